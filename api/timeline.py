@@ -1,0 +1,68 @@
+"""``GET /customers/{id}/timeline``: what happened to a customer, newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from pydantic import AwareDatetime, BaseModel, Field
+
+from projections.timeline import InvalidCursor, TimelineFilter, read_timeline
+from storage.views import ViewDatabase
+
+router = APIRouter(tags=["timeline"])
+
+
+class TimelineEntry(BaseModel):
+    event_id: str
+    type: str = Field(examples=["crm.order.placed"])
+    time: datetime = Field(description="When it happened (the event's own time).")
+    source: str = Field(description="The upstream system that reported it.")
+    channel: str | None
+    summary: str = Field(examples=["Order O-1042 placed: 3 items, 129.90 EUR via web"])
+    data: dict[str, Any]
+    position: int = Field(description="Position in the event store; breaks ties in time.")
+
+
+class TimelinePageOut(BaseModel):
+    customer_id: str
+    entries: list[TimelineEntry]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+def _views(request: Request) -> ViewDatabase:
+    return request.app.state.views
+
+
+@router.get("/customers/{customer_id}/timeline", response_model=TimelinePageOut)
+def customer_timeline(
+    request: Request,
+    customer_id: Annotated[str, Path(min_length=1, max_length=64)],
+    type: Annotated[
+        str | None,
+        Query(description="Event type or prefix, e.g. `crm.order` or `crm.order.placed`."),
+    ] = None,
+    channel: Annotated[str | None, Query(description="Contact or sales channel, e.g. `web`.")] = None,
+    since: Annotated[AwareDatetime | None, Query(description="Inclusive lower bound, RFC 3339.")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Exclusive upper bound, RFC 3339.")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    order: Annotated[str, Query(pattern="^(newest|oldest)$")] = "newest",
+) -> TimelinePageOut:
+    if since and until and since >= until:
+        raise HTTPException(400, "`since` must be earlier than `until`")
+    try:
+        page = read_timeline(
+            _views(request),
+            customer_id,
+            where=TimelineFilter(type_prefix=type, channel=channel, since=since, until=until),
+            limit=limit or request.app.state.page_size,
+            cursor=cursor,
+            oldest_first=order == "oldest",
+        )
+    except InvalidCursor as error:
+        raise HTTPException(400, str(error)) from None
+    return TimelinePageOut(customer_id=customer_id, entries=page.entries, next_cursor=page.next_cursor)

@@ -1,0 +1,94 @@
+"""The FastStream application that ingests the four CRM topics.
+
+Delivery is decided here, not by FastStream's defaults (which commit before
+handling and start at the latest offset): one batch subscriber, no auto-commit,
+positions restored from the store on assignment, and on any storage failure
+the batch's partitions are rewound (``NACK_ON_ERROR``) and tried again. Poison
+never raises: it is dead-lettered and its offset stored like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import anyio
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy, FastStream
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from consumers.deadletter import DeadLetters
+from consumers.intake import sort_batch
+from consumers.positions import SeekToStoredPositions
+from domain.history import CustomerHistory
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_ingestion(
+    *,
+    history: CustomerHistory,
+    bootstrap_servers: str,
+    topics: tuple[str, ...],
+    deadletter_topic: str,
+    group_id: str,
+    batch_size: int,
+    session_timeout_ms: int,
+    max_future: timedelta,
+    clock: Clock = utc_now,
+    retry_pause_seconds: float = 1.0,
+) -> FastStream:
+    broker = KafkaBroker(bootstrap_servers, client_id="crm-timeline-ingestion", logger=log)
+    dead_letters = DeadLetters(bootstrap_servers, deadletter_topic)
+    subscriber_ref: list = []
+    listener = SeekToStoredPositions(history, lambda: subscriber_ref[0].consumer)
+
+    subscriber = broker.subscriber(
+        *topics,
+        batch=True,
+        max_records=batch_size,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=min(3_000, session_timeout_ms // 3),
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        listener=listener,
+        title="crm-ingestion",
+        description="Upstream CloudEvents about customers; each stored exactly once.",
+    )
+    subscriber_ref.append(subscriber)
+
+    @subscriber
+    async def ingest(message: KafkaMessage) -> None:
+        records: tuple[ConsumerRecord, ...] = message.raw_message  # type: ignore[assignment]
+        intake = sort_batch(records, now=clock(), max_future=max_future)
+        try:
+            if intake.rejected:
+                await dead_letters.publish(intake.rejected)
+            outcome = await anyio.to_thread.run_sync(history.record, intake.positions)
+        except Exception:
+            log.exception("storing a batch of %d records failed; rewinding", len(records))
+            await asyncio.sleep(retry_pause_seconds)
+            raise
+        log.debug(
+            "batch of %d: %d recorded, %d duplicates, %d dead-lettered, %d already stored",
+            len(records),
+            outcome.recorded,
+            outcome.duplicates,
+            len(intake.rejected),
+            outcome.already_seen,
+        )
+
+    app = FastStream(broker, title="CRM timeline ingestion", logger=log)
+    app.on_startup(dead_letters.start)
+    app.after_shutdown(dead_letters.stop)
+    return app

@@ -1,0 +1,75 @@
+"""Sorting one Kafka batch into facts to record and messages to dead-letter."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from domain.facts import ReportedFact
+from schemas.validation import InvalidEvent, parse_kafka_message
+
+
+class KafkaRecord(Protocol):
+    """The parts of a consumed record ingestion reads (aiokafka's ConsumerRecord has them)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+
+
+def kafka_source(topic: str, partition: int) -> str:
+    """The tracking name of a partition: its offsets are positions in the history's store."""
+    return f"kafka:{topic}/{partition}"
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A message that cannot be stored, kept whole so that nothing is lost."""
+
+    record: KafkaRecord
+    reason: str
+
+
+@dataclass
+class Intake:
+    """``positions``: (source, offset, fact or None for a rejected message), in batch order."""
+
+    positions: list[tuple[str, int, ReportedFact | None]] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def sort_batch(
+    records: Sequence[KafkaRecord], *, now: datetime, max_future: timedelta
+) -> Intake:
+    intake = Intake()
+    for record in records:
+        source = kafka_source(record.topic, record.partition)
+        try:
+            valid = parse_kafka_message(
+                list(record.headers or ()), record.value, now=now, max_future=max_future
+            )
+        except InvalidEvent as error:
+            intake.rejected.append(Rejected(record, error.reason))
+            intake.positions.append((source, record.offset, None))
+            continue
+        event = valid.event
+        intake.positions.append(
+            (
+                source,
+                record.offset,
+                ReportedFact(
+                    event_id=event.id,
+                    event_type=event.type,
+                    source=event.source,
+                    customer_id=event.subject,
+                    occurred_at=event.time,
+                    data=valid.data_json,
+                ),
+            )
+        )
+    return intake

@@ -1,0 +1,148 @@
+"""Stored domain events: the business facts upstream systems report about a customer.
+
+Upstream systems (web shop, telephony, ticketing, billing) decide; this service
+remembers. So the stored events are not decisions of an aggregate but facts
+*recorded* into the customer's stream, one class per version-1 wire type, so that
+read models can subscribe to just the facts they need by topic.
+
+The wire contract (CloudEvents, ``schemas/``) is kept apart from these classes:
+``data`` holds the payload as the schema validated it, JSON-ready (decimals as
+strings), and each class names the wire type it records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import DomainEvent
+
+_CUSTOMER_NAMESPACE = uuid5(NAMESPACE_URL, "urn:crm-timeline:customer")
+
+
+def customer_stream_id(customer_id: str) -> UUID:
+    """The store's stream id of a customer: stable, derived from the upstream customer id."""
+    return uuid5(_CUSTOMER_NAMESPACE, customer_id)
+
+
+class CustomerFact(DomainEvent):
+    """Something an upstream system reported about one customer.
+
+    ``occurred_at`` is when it happened (the CloudEvent ``time``); the inherited
+    ``timestamp`` is when this service recorded it. Read models order by the former.
+    """
+
+    wire_type: ClassVar[str] = ""
+
+    event_id: str
+    source: str
+    customer_id: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+    @property
+    def event_type(self) -> str:
+        return self.wire_type
+
+
+class AccountOpened(CustomerFact):
+    wire_type = "crm.account.opened"
+
+
+class AccountUpdated(CustomerFact):
+    wire_type = "crm.account.updated"
+
+
+class ConsentChanged(CustomerFact):
+    wire_type = "crm.account.consent_changed"
+
+
+class OwnerAssigned(CustomerFact):
+    wire_type = "crm.account.owner_assigned"
+
+
+class AccountsMerged(CustomerFact):
+    wire_type = "crm.account.merged"
+
+
+class AccountsUnmerged(CustomerFact):
+    wire_type = "crm.account.unmerged"
+
+
+class AccountClosed(CustomerFact):
+    wire_type = "crm.account.closed"
+
+
+class ErasureRequested(CustomerFact):
+    wire_type = "crm.account.erasure_requested"
+
+
+class ContactLogged(CustomerFact):
+    wire_type = "crm.contact.logged"
+
+
+class OrderPlaced(CustomerFact):
+    wire_type = "crm.order.placed"
+
+
+class OrderCancelled(CustomerFact):
+    wire_type = "crm.order.cancelled"
+
+
+class OrderRefunded(CustomerFact):
+    wire_type = "crm.order.refunded"
+
+
+class ComplaintOpened(CustomerFact):
+    wire_type = "crm.complaint.opened"
+
+
+class ComplaintResponded(CustomerFact):
+    wire_type = "crm.complaint.responded"
+
+
+class ComplaintEscalated(CustomerFact):
+    wire_type = "crm.complaint.escalated"
+
+
+class ComplaintResolved(CustomerFact):
+    wire_type = "crm.complaint.resolved"
+
+
+class ComplaintReopened(CustomerFact):
+    wire_type = "crm.complaint.reopened"
+
+
+class ComplaintPaused(CustomerFact):
+    wire_type = "crm.complaint.paused"
+
+
+class ComplaintResumed(CustomerFact):
+    wire_type = "crm.complaint.resumed"
+
+
+class SurveyAnswered(CustomerFact):
+    wire_type = "crm.survey.answered"
+
+
+FACT_CLASSES: dict[str, type[CustomerFact]] = {
+    cls.wire_type: cls for cls in CustomerFact.__subclasses__()
+}
+
+
+@dataclass(frozen=True)
+class ReportedFact:
+    """A validated upstream event, not yet recorded: the input of the customer history."""
+
+    event_id: str
+    event_type: str
+    source: str
+    customer_id: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if self.event_type not in FACT_CLASSES:
+            raise ValueError(f"no stored fact for event type {self.event_type!r}")

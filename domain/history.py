@@ -1,0 +1,172 @@
+"""The customer history: appends each reported fact exactly once to its customer's stream.
+
+Exactly once rests on one database transaction holding three things (SPEC §3):
+the new stored events, the event ids (a unique key, so a duplicate can never be
+stored twice) and the source positions they came from (Kafka ``topic/partition``
+offsets as tracking records, which only ever grow). A crash before the commit
+loses nothing: the consumer re-reads from the stored positions. A crash after it
+duplicates nothing: the positions and ids already say what is stored.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
+
+from domain.facts import FACT_CLASSES, CustomerFact, ReportedFact, customer_stream_id
+
+#: Attempts at one batch when a concurrent writer got there first (rebalance, retry).
+_CONFLICT_ATTEMPTS = 5
+#: Stream versions remembered between batches; past this the memory starts afresh.
+_REMEMBERED_STREAMS = 200_000
+
+
+class HistoryRecorder(ProcessRecorder, ABC):
+    """What the history needs of its store beyond the library's process recorder.
+
+    ``insert_events`` also accepts ``positions`` (tracking records, several per
+    transaction) and ``event_ids`` (recorded in a unique index), written in the
+    same transaction as the events. Implemented per backend in ``storage/``.
+    """
+
+    @abstractmethod
+    def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
+        """Those of the given event ids that are already recorded."""
+
+    @abstractmethod
+    def stream_versions(self, stream_ids: Sequence[UUID]) -> dict[UUID, int]:
+        """The last recorded version of each given stream that has any."""
+
+    @abstractmethod
+    def positions(self, names: Sequence[str]) -> dict[str, int]:
+        """The recorded position of each named source that has one."""
+
+
+@dataclass(frozen=True)
+class RecordingOutcome:
+    """What one call to :meth:`CustomerHistory.record` did, for logs and metrics."""
+
+    recorded: int
+    duplicates: int
+    already_seen: int
+
+
+class CustomerHistory(Application[UUID]):
+    """Every customer's append-only history, one stream per customer id."""
+
+    name = "CustomerHistory"
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        self.recorder: HistoryRecorder
+        # Last version per stream: this process is the only writer of a
+        # customer's stream (one Kafka partition per customer), so it can
+        # remember versions instead of reading them. A stale entry only costs
+        # a retry: the store rejects the conflicting version.
+        self._versions: dict[UUID, int] = {}
+
+    def construct_recorder(self) -> HistoryRecorder:
+        recorder = self.factory.process_recorder()
+        if not isinstance(recorder, HistoryRecorder):
+            raise TypeError(
+                f"{type(recorder).__name__} is not a HistoryRecorder: set "
+                "PROCESS_RECORDER_TOPIC to a recorder from storage/"
+            )
+        return recorder
+
+    def position(self, source: str) -> int | None:
+        """The last recorded position of a source (e.g. ``kafka:crm.orders/3``)."""
+        return self.recorder.positions([source]).get(source)
+
+    def record(
+        self,
+        facts: Sequence[tuple[str, int, ReportedFact | None]],
+    ) -> RecordingOutcome:
+        """Record facts read from positioned sources, each at most once.
+
+        ``facts`` are ``(source, position, fact)`` in source order; ``fact`` is
+        None for a position that carries no fact to store (a dead-lettered
+        message) but must still be marked as done. Positions already recorded
+        are skipped (a re-delivered batch), as are event ids already recorded
+        (an upstream duplicate).
+        """
+        for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+            try:
+                return self._record_once(facts)
+            except IntegrityError:
+                # Another writer recorded some of these first (a rebalance, a
+                # retry after a lost commit acknowledgement): forget what we
+                # assumed and decide again from what the store now holds.
+                self._versions.clear()
+                if attempt == _CONFLICT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _record_once(
+        self, facts: Sequence[tuple[str, int, ReportedFact | None]]
+    ) -> RecordingOutcome:
+        done = self.recorder.positions(sorted({source for source, _, _ in facts}))
+        fresh = [(s, p, f) for s, p, f in facts if p > done.get(s, -1)]
+        new_positions: dict[str, int] = {}
+        for source, position, _ in fresh:
+            new_positions[source] = max(position, new_positions.get(source, -1))
+
+        candidates = [fact for _, _, fact in fresh if fact is not None]
+        known = self.recorder.known_event_ids([f.event_id for f in candidates])
+        to_store: list[ReportedFact] = []
+        for fact in candidates:
+            if fact.event_id not in known:
+                known.add(fact.event_id)  # a duplicate inside the same batch
+                to_store.append(fact)
+
+        events = self._as_stored_facts(to_store)
+        if events or new_positions:
+            self.events.put(
+                events,
+                positions=[Tracking(s, p) for s, p in new_positions.items()],
+                event_ids=[f.event_id for f in to_store],
+            )
+            for event in events:
+                self._versions[event.originator_id] = event.originator_version
+        return RecordingOutcome(
+            recorded=len(events),
+            duplicates=len(candidates) - len(to_store),
+            already_seen=len(facts) - len(fresh),
+        )
+
+    def _as_stored_facts(self, facts: Iterable[ReportedFact]) -> list[CustomerFact]:
+        facts = list(facts)
+        stream_ids = {f.customer_id: customer_stream_id(f.customer_id) for f in facts}
+        if len(self._versions) > _REMEMBERED_STREAMS:
+            self._versions.clear()
+        unknown = [sid for sid in stream_ids.values() if sid not in self._versions]
+        if unknown:
+            self._versions.update(dict.fromkeys(unknown, 0))
+            self._versions.update(self.recorder.stream_versions(unknown))
+        next_versions = {sid: self._versions[sid] for sid in stream_ids.values()}
+        events: list[CustomerFact] = []
+        for fact in facts:
+            stream_id = stream_ids[fact.customer_id]
+            next_versions[stream_id] += 1
+            events.append(
+                FACT_CLASSES[fact.event_type](
+                    originator_id=stream_id,
+                    originator_version=next_versions[stream_id],
+                    timestamp=CustomerFact.create_timestamp(),
+                    event_id=fact.event_id,
+                    source=fact.source,
+                    customer_id=fact.customer_id,
+                    occurred_at=fact.occurred_at,
+                    data=fact.data,
+                )
+            )
+        return events
+
+    def customer_facts(self, customer_id: str) -> list[CustomerFact]:
+        """A customer's whole stream in recording order (for replays and audits)."""
+        return list(self.events.get(customer_stream_id(customer_id)))  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Read models folded from the customer history: one module per read model."""

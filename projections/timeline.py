@@ -1,0 +1,166 @@
+"""The timeline read model: every fact of a customer, ordered by when it happened.
+
+Rows are keyed by (customer, event time, store position), so a late or
+out-of-order event lands in its place and ties in time keep recording order.
+Pages are cut by keyset cursors over that key: a page boundary never moves
+when new events arrive, unlike an offset.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from projections.runner import Positioned
+from projections.summaries import summarize
+from storage.views import Row, SqlCursor, ViewDatabase
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_micros(moment: datetime) -> int:
+    """Microseconds since the epoch: an exact, portable, sortable event time."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+class InvalidCursor(ValueError):
+    """A page cursor that this service did not hand out."""
+
+
+@dataclass(frozen=True)
+class TimelineFilter:
+    """What an agent narrows a timeline to; every field is optional."""
+
+    type_prefix: str | None = None
+    channel: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    entries: list[Row]
+    next_cursor: str | None
+
+
+class TimelineProjection:
+    """Writes one timeline row per stored fact."""
+
+    name = "timeline"
+
+    def create_tables(self, views: ViewDatabase) -> None:
+        views.create_tables(
+            [
+                "CREATE TABLE IF NOT EXISTS timeline_entries ("
+                " customer_id TEXT NOT NULL,"
+                " occurred_at BIGINT NOT NULL,"
+                " position BIGINT NOT NULL,"
+                " event_id TEXT NOT NULL,"
+                " event_type TEXT NOT NULL,"
+                " source TEXT NOT NULL,"
+                " channel TEXT,"
+                " time TEXT NOT NULL,"
+                " summary TEXT NOT NULL,"
+                " data TEXT NOT NULL,"
+                " PRIMARY KEY (customer_id, occurred_at, position))",
+            ]
+        )
+
+    def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None:
+        cursor.executemany(
+            "INSERT INTO timeline_entries (customer_id, occurred_at, position, event_id,"
+            " event_type, source, channel, time, summary, data)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                (
+                    item.fact.customer_id,
+                    to_micros(item.fact.occurred_at),
+                    item.position,
+                    item.fact.event_id,
+                    item.fact.event_type,
+                    item.fact.source,
+                    item.fact.data.get("channel"),
+                    item.fact.occurred_at.isoformat(),
+                    summarize(item.fact.event_type, item.fact.data),
+                    json.dumps(item.fact.data, separators=(",", ":")),
+                )
+                for item in batch
+            ],
+        )
+
+
+def read_timeline(
+    views: ViewDatabase,
+    customer_id: str,
+    *,
+    where: TimelineFilter = TimelineFilter(),
+    limit: int = 50,
+    cursor: str | None = None,
+    oldest_first: bool = False,
+) -> TimelinePage:
+    """One page of a customer's timeline, newest first unless ``oldest_first``."""
+    clauses = ["customer_id = %s"]
+    params: list[Any] = [customer_id]
+    if where.type_prefix:
+        clauses.append("(event_type = %s OR substr(event_type, 1, %s) = %s)")
+        prefix = where.type_prefix.rstrip(".")
+        params += [prefix, len(prefix) + 1, prefix + "."]
+    if where.channel:
+        clauses.append("channel = %s")
+        params.append(where.channel)
+    if where.since:
+        clauses.append("occurred_at >= %s")
+        params.append(to_micros(where.since))
+    if where.until:
+        clauses.append("occurred_at < %s")
+        params.append(to_micros(where.until))
+    if cursor:
+        after_time, after_position = _decode_cursor(cursor)
+        comparison = ">" if oldest_first else "<"
+        clauses.append(
+            f"(occurred_at {comparison} %s OR (occurred_at = %s AND position {comparison} %s))"
+        )
+        params += [after_time, after_time, after_position]
+    order = "ASC" if oldest_first else "DESC"
+    with views.read() as db:
+        db.execute(
+            "SELECT occurred_at, position, event_id, event_type, source, channel, time, summary,"
+            f" data FROM timeline_entries WHERE {' AND '.join(clauses)}"
+            f" ORDER BY occurred_at {order}, position {order} LIMIT %s",
+            [*params, limit + 1],
+        )
+        rows = db.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = _encode_cursor(rows[-1]["occurred_at"], rows[-1]["position"]) if more else None
+    entries = [
+        {
+            "event_id": row["event_id"],
+            "type": row["event_type"],
+            "time": row["time"],
+            "source": row["source"],
+            "channel": row["channel"],
+            "summary": row["summary"],
+            "data": json.loads(row["data"]),
+            "position": row["position"],
+        }
+        for row in rows
+    ]
+    return TimelinePage(entries=entries, next_cursor=next_cursor)
+
+
+def _encode_cursor(occurred_at: int, position: int) -> str:
+    return base64.urlsafe_b64encode(f"{occurred_at}:{position}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        occurred_at, position = base64.urlsafe_b64decode(padded).decode().split(":")
+        return int(occurred_at), int(position)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidCursor(f"cursor {cursor!r} is not one this API returned") from error

@@ -1,0 +1,24 @@
+# Sourced by the other scripts: project paths and an up-to-date Python environment.
+# Idempotent: creates .venv once, reinstalls only when pyproject.toml changed.
+set -euo pipefail
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOCAL_DIR="$REPO_ROOT/.local"          # servers' data and logs (git-ignored)
+CACHE_DIR="$REPO_ROOT/.cache"          # downloaded jars (git-ignored)
+VENV="$REPO_ROOT/.venv"
+mkdir -p "$LOCAL_DIR" "$CACHE_DIR"
+
+ensure_python_env() {
+  local stamp="$VENV/.installed-$(sha256sum "$REPO_ROOT/pyproject.toml" | cut -c1-16)"
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "==> creating Python environment in .venv" >&2
+    python3 -m venv "$VENV"
+  fi
+  if [ ! -f "$stamp" ]; then
+    echo "==> installing Python dependencies (pip install -e .[test])" >&2
+    "$VENV/bin/pip" install --quiet --upgrade pip >&2
+    "$VENV/bin/pip" install --quiet -e "$REPO_ROOT[test]" >&2
+    rm -f "$VENV"/.installed-*
+    touch "$stamp"
+  fi
+  export PATH="$VENV/bin:$PATH"
+}

@@ -1,0 +1,1 @@
+"""The composition root and command line: wires adapters to the domain from settings."""

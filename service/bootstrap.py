@@ -1,0 +1,104 @@
+"""The composition root: the one place where settings become a running service.
+
+Every entry point (CLI commands, tests) builds its parts here, so the wiring of
+store, read models, Kafka ingestion and API is visible in one module.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import psycopg
+from faststream import FastStream
+from fastapi import FastAPI
+from psycopg import sql
+
+from api.app import create_api
+from consumers.app import Clock, build_ingestion, utc_now
+from domain.history import CustomerHistory
+from projections.runner import Projector, ReadModel
+from projections.timeline import TimelineProjection
+from service.settings import Settings
+from storage.views import ViewDatabase
+
+
+def history_environment(settings: Settings) -> dict[str, str]:
+    """The eventsourcing library's configuration, derived from our settings."""
+    if settings.store == "sqlite":
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(settings.sqlite_path),
+            "SQLITE_LOCK_TIMEOUT": "30",
+            "PROCESS_RECORDER_TOPIC": "storage.sqlite:SQLiteHistoryRecorder",
+        }
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": settings.postgres_dbname,
+        "POSTGRES_HOST": settings.postgres_host,
+        "POSTGRES_PORT": str(settings.postgres_port),
+        "POSTGRES_USER": settings.postgres_user,
+        "POSTGRES_PASSWORD": settings.postgres_password,
+        "POSTGRES_SCHEMA": settings.postgres_schema,
+        "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "PROCESS_RECORDER_TOPIC": "storage.postgres:PostgresHistoryRecorder",
+    }
+
+
+def build_history(settings: Settings) -> CustomerHistory:
+    if settings.store == "postgres":
+        _ensure_schema(settings)
+    return CustomerHistory(env=history_environment(settings))
+
+
+def build_views(history: CustomerHistory) -> ViewDatabase:
+    """Read models share the history's database and connection pool."""
+    return ViewDatabase(history.recorder.datastore)  # type: ignore[attr-defined]
+
+
+def read_models() -> list[ReadModel]:
+    """Every live read model, in the order the projector starts them."""
+    return [TimelineProjection()]
+
+
+def build_projectors(
+    settings: Settings, history: CustomerHistory, views: ViewDatabase
+) -> list[Projector]:
+    return [
+        Projector(
+            history,
+            views,
+            model,
+            batch_size=settings.projection_batch_size,
+            poll_seconds=settings.projection_poll_seconds,
+        )
+        for model in read_models()
+    ]
+
+
+def build_ingestion_app(
+    settings: Settings, history: CustomerHistory, *, clock: Clock = utc_now
+) -> FastStream:
+    return build_ingestion(
+        history=history,
+        bootstrap_servers=settings.kafka_bootstrap,
+        topics=settings.ingestion_topics,
+        deadletter_topic=settings.topic_deadletter,
+        group_id=settings.consumer_group,
+        batch_size=settings.consumer_batch_size,
+        session_timeout_ms=settings.consumer_session_timeout_ms,
+        max_future=timedelta(seconds=settings.max_future_seconds),
+        clock=clock,
+    )
+
+
+def build_api(settings: Settings, views: ViewDatabase) -> FastAPI:
+    return create_api(views, page_size=settings.api_page_size)
+
+
+def _ensure_schema(settings: Settings) -> None:
+    with psycopg.connect(settings.postgres_dsn(), autocommit=True, connect_timeout=10) as conn:
+        conn.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.postgres_schema))
+        )

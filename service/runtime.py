@@ -1,0 +1,85 @@
+"""Running the service's processes: ingestion, projections, API, or all of them at once.
+
+Each runs until SIGINT or SIGTERM, then finishes its current batch and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+import uvicorn
+
+from service import bootstrap
+from service.settings import Settings
+from service.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+def _stop_on_signals(stop: Callable[[], None]) -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop())
+
+
+def run_consumer(settings: Settings) -> None:
+    """Ingest the CRM topics into the customer history until stopped."""
+    ensure_topics(settings)
+    history = bootstrap.build_history(settings)
+    app = bootstrap.build_ingestion_app(settings, history)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        async with app:
+            log.info("ingesting %s from %s", ", ".join(settings.ingestion_topics), settings.kafka_bootstrap)
+            await stop.wait()
+
+    asyncio.run(main())
+    history.close()
+
+
+def start_projectors(settings: Settings, stop: threading.Event) -> list[threading.Thread]:
+    history = bootstrap.build_history(settings)
+    views = bootstrap.build_views(history)
+    threads = []
+    for projector in bootstrap.build_projectors(settings, history, views):
+        thread = threading.Thread(
+            target=projector.run, args=(stop,), name=f"projection-{projector.read_model.name}"
+        )
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+def run_projectors(settings: Settings) -> None:
+    """Keep every read model following the customer history until stopped."""
+    stop = threading.Event()
+    _stop_on_signals(stop.set)
+    threads = start_projectors(settings, stop)
+    while any(thread.is_alive() for thread in threads):
+        for thread in threads:
+            thread.join(timeout=0.5)
+
+
+def api_server(settings: Settings) -> uvicorn.Server:
+    history = bootstrap.build_history(settings)
+    views = bootstrap.build_views(history)
+    config = uvicorn.Config(
+        bootstrap.build_api(settings, views),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+    )
+    return uvicorn.Server(config)
+
+
+def run_api(settings: Settings) -> None:
+    """Serve the HTTP API until stopped."""
+    log.info("API on http://%s:%d/docs", settings.api_host, settings.api_port)
+    api_server(settings).run()

@@ -1,0 +1,87 @@
+"""PostgreSQL recorder of the customer history (psycopg 3, through eventsourcing)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent, Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+from psycopg import Cursor
+
+from domain.history import HistoryRecorder
+
+
+class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
+    """Adds source positions and a unique index of event ids to each insert."""
+
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        events_table_name: str = "stored_events",
+        tracking_table_name: str = "notification_tracking",
+    ) -> None:
+        super().__init__(
+            datastore,
+            events_table_name=events_table_name,
+            tracking_table_name=tracking_table_name,
+        )
+        schema = Identifier(datastore.schema)
+        self.event_ids_table = Identifier(f"{events_table_name}_ids"[:63])
+        self.sql_create_statements.append(
+            SQL("CREATE TABLE IF NOT EXISTS {}.{} (event_id text PRIMARY KEY)").format(
+                schema, self.event_ids_table
+            )
+        )
+        self._insert_ids = SQL("INSERT INTO {}.{} (event_id) SELECT unnest(%s::text[])").format(
+            schema, self.event_ids_table
+        )
+        self._select_ids = SQL("SELECT event_id FROM {}.{} WHERE event_id = ANY(%s)").format(
+            schema, self.event_ids_table
+        )
+        self._select_versions = SQL(
+            "SELECT originator_id, max(originator_version) AS version FROM {}.{} "
+            "WHERE originator_id = ANY(%s) GROUP BY originator_id"
+        ).format(schema, Identifier(self.events_table_name))
+        self._select_positions = SQL(
+            "SELECT application_name, notification_id FROM {}.{} WHERE application_name = ANY(%s)"
+        ).format(schema, Identifier(self.tracking_table_name))
+
+    def _insert_events(
+        self,
+        curs: Cursor[DictRow],
+        stored_events: Sequence[StoredEvent],
+        **kwargs: Any,
+    ) -> None:
+        positions: Sequence[Tracking] = kwargs.get("positions", ())
+        for tracking in positions:
+            self._insert_tracking(curs, tracking)
+        event_ids: Sequence[str] = kwargs.get("event_ids", ())
+        if event_ids:
+            curs.execute(self._insert_ids, (list(event_ids),))
+        super()._insert_events(curs, stored_events, **kwargs)
+
+    def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
+        if not event_ids:
+            return set()
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_ids, (list(event_ids),))
+            return {row["event_id"] for row in curs.fetchall()}
+
+    def stream_versions(self, stream_ids: Sequence[UUID]) -> dict[UUID, int]:
+        if not stream_ids:
+            return {}
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_versions, (list(stream_ids),))
+            return {row["originator_id"]: row["version"] for row in curs.fetchall()}
+
+    def positions(self, names: Sequence[str]) -> dict[str, int]:
+        if not names:
+            return {}
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_positions, (list(names),))
+            return {row["application_name"]: row["notification_id"] for row in curs.fetchall()}

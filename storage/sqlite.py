@@ -1,0 +1,89 @@
+"""SQLite recorder of the customer history: the embedded default, one file, no server."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent, Tracking
+from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteProcessRecorder
+
+from domain.history import HistoryRecorder
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
+
+
+class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
+    """Adds source positions and a unique index of event ids to each insert."""
+
+    def __init__(self, datastore: SQLiteDatastore, *, events_table_name: str = "stored_events"):
+        self.event_ids_table = f"{events_table_name}_ids"
+        super().__init__(datastore, events_table_name=events_table_name)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {self.event_ids_table} "
+            "(event_id TEXT PRIMARY KEY) WITHOUT ROWID",
+        ]
+
+    def _insert_events(
+        self,
+        c: SQLiteCursor,
+        stored_events: Sequence[StoredEvent],
+        **kwargs: Any,
+    ) -> Sequence[int] | None:
+        positions: Sequence[Tracking] = kwargs.get("positions", ())
+        for tracking in positions:
+            self._insert_tracking(c, tracking)
+        event_ids: Sequence[str] = kwargs.get("event_ids", ())
+        c.executemany(
+            f"INSERT INTO {self.event_ids_table} (event_id) VALUES (?)",
+            [(event_id,) for event_id in event_ids],
+        )
+        return super()._insert_events(c, stored_events, **kwargs)
+
+    def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(event_ids):
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(
+                    f"SELECT event_id FROM {self.event_ids_table} "
+                    f"WHERE event_id IN ({_marks(chunk)})",
+                    chunk,
+                )
+                found.update(row[0] for row in c.fetchall())
+        return found
+
+    def stream_versions(self, stream_ids: Sequence[UUID]) -> dict[UUID, int]:
+        versions: dict[UUID, int] = {}
+        for chunk in _chunks([sid.hex for sid in stream_ids]):
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(
+                    f"SELECT originator_id, max(originator_version) FROM {self.events_table_name} "
+                    f"WHERE originator_id IN ({_marks(chunk)}) GROUP BY originator_id",
+                    chunk,
+                )
+                versions.update({UUID(row[0]): row[1] for row in c.fetchall()})
+        return versions
+
+    def positions(self, names: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in _chunks(names):
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(
+                    "SELECT application_name, notification_id FROM tracking "
+                    f"WHERE application_name IN ({_marks(chunk)})",
+                    chunk,
+                )
+                found.update({row[0]: row[1] for row in c.fetchall()})
+        return found
+
+
+def _chunks(values: Sequence[Any], size: int = 500) -> list[list[Any]]:
+    """SQLite limits bound parameters per statement; query in slices."""
+    values = list(values)
+    return [values[i : i + size] for i in range(0, len(values), size)]

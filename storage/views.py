@@ -1,0 +1,90 @@
+"""The read models' database: view tables and their tracking positions, one transaction.
+
+Read models are written in one portable SQL subset (``%s`` placeholders,
+``ON CONFLICT``, integers for times) so each is written once for both backends.
+The tracking record comes from the eventsourcing tracking recorders, which
+reject a position not greater than the stored one: a batch applied twice
+rolls back instead of counting twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+
+Dialect = Literal["postgres", "sqlite"]
+Row = dict[str, Any]
+
+
+class SqlCursor:
+    """A cursor that speaks the portable subset on either backend and returns dict rows."""
+
+    def __init__(self, raw: Any, dialect: Dialect) -> None:
+        self.raw = raw
+        self.dialect = dialect
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("%s", "?") if self.dialect == "sqlite" else statement
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        self.raw.execute(self._sql(statement), tuple(params))
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.raw.executemany(self._sql(statement), [tuple(row) for row in rows])
+
+    def fetchall(self) -> list[Row]:
+        return [dict(row) for row in self.raw.fetchall()]
+
+    def fetchone(self) -> Row | None:
+        row = self.raw.fetchone()
+        return None if row is None else dict(row)
+
+
+class ViewDatabase:
+    """Where read models live: the same database as the customer history."""
+
+    def __init__(self, datastore: PostgresDatastore | SQLiteDatastore) -> None:
+        self.datastore = datastore
+        self.tracker: TrackingRecorder
+        if isinstance(datastore, PostgresDatastore):
+            self.dialect: Dialect = "postgres"
+            self.tracker = PostgresTrackingRecorder(
+                datastore, tracking_table_name="projection_tracking"
+            )
+        else:
+            self.dialect = "sqlite"
+            self.tracker = SQLiteTrackingRecorder(datastore)
+        self.tracker.create_table()
+
+    def create_tables(self, statements: Sequence[str]) -> None:
+        with self._raw_transaction(commit=True) as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+
+    @contextmanager
+    def write(self, tracking: Tracking | None = None) -> Iterator[SqlCursor]:
+        """A write transaction; with ``tracking``, the position is recorded in it too."""
+        with self._raw_transaction(commit=True) as cursor:
+            yield cursor
+            if tracking is not None:
+                self.tracker._insert_tracking(cursor.raw, tracking)  # noqa: SLF001
+
+    @contextmanager
+    def read(self) -> Iterator[SqlCursor]:
+        with self._raw_transaction(commit=False) as cursor:
+            yield cursor
+
+    def position(self, name: str) -> int | None:
+        """The last position the named read model has applied, None before the first."""
+        return self.tracker.max_tracking_id(name)
+
+    @contextmanager
+    def _raw_transaction(self, *, commit: bool) -> Iterator[SqlCursor]:
+        with self.datastore.transaction(commit=commit) as raw:
+            yield SqlCursor(raw, self.dialect)

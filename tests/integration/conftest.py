@@ -1,0 +1,207 @@
+"""A service under test: real Kafka, real database, real ``crm-timeline`` processes.
+
+Each test gets its own topics, consumer group and database (a PostgreSQL schema
+or an SQLite file), so tests never see each other's events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient
+
+from service import bootstrap
+from service.settings import REPO_ROOT, Settings, load_settings
+from service.topics import ensure_topics
+
+
+def wait_until(condition: Callable[[], Any], *, timeout: float = 60, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.2)
+
+
+class ServiceUnderTest:
+    """Starts and kills the service's processes; publishes and reads like its users."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.settings: Settings = load_settings(
+            **{k[4:].lower(): v for k, v in env.items() if k.startswith("CRM_")}
+        )
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._history = None
+        self._views = None
+        self._producer: KafkaProducer | None = None
+
+    # processes -----------------------------------------------------------
+    def start(self, command: str) -> subprocess.Popen[bytes]:
+        log = open(self.logs / f"{command}.log", "ab")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", command],
+            env={**os.environ, **self.env},
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.processes[command] = process
+        return process
+
+    def kill(self, command: str) -> None:
+        process = self.processes.pop(command)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for command in list(self.processes):
+            process = self.processes.pop(command)
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    # Kafka -------------------------------------------------------------
+    @property
+    def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.settings.kafka_bootstrap, linger_ms=5, acks="all"
+            )
+        return self._producer
+
+    def publish(self, topic: str, value: bytes | dict[str, Any], *, key: str | None = None,
+                headers: list[tuple[str, bytes]] | None = None) -> None:
+        payload = value if isinstance(value, bytes) else json.dumps(value).encode()
+        self.producer.send(topic, value=payload, key=key.encode() if key else None,
+                           headers=headers or [])
+
+    def flush(self) -> None:
+        self.producer.flush()
+
+    def dead_letters(self, expected: int, timeout: float = 60) -> list[Any]:
+        consumer = KafkaConsumer(
+            self.settings.topic_deadletter,
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            consumer_timeout_ms=1000,
+        )
+        found: list[Any] = []
+        deadline = time.monotonic() + timeout
+        try:
+            while len(found) < expected and time.monotonic() < deadline:
+                found.extend(consumer)
+        finally:
+            consumer.close()
+        return found
+
+    # store and read models ------------------------------------------------
+    @property
+    def history(self):  # noqa: ANN201
+        if self._history is None:
+            self._history = bootstrap.build_history(self.settings)
+        return self._history
+
+    @property
+    def views(self):  # noqa: ANN201
+        if self._views is None:
+            self._views = bootstrap.build_views(self.history)
+            for model in bootstrap.read_models():
+                model.create_tables(self._views)
+        return self._views
+
+    def stored_event_ids(self) -> list[str]:
+        """Every stored fact's event id, read from the event store itself (duplicates kept)."""
+        ids = []
+        position = 0
+        while batch := self.history.recorder.select_notifications(
+            start=position, limit=1000, inclusive_of_start=False
+        ):
+            ids += [self.history.mapper.to_domain_event(n).event_id for n in batch]
+            position = batch[-1].id
+        return ids
+
+    def timeline_positions(self) -> int:
+        return self.views.position("timeline") or 0
+
+    def api(self) -> TestClient:
+        return TestClient(bootstrap.build_api(self.settings, self.views))
+
+    def close(self) -> None:
+        self.stop_all()
+        if self._producer is not None:
+            self._producer.close()
+        if self._history is not None:
+            self._history.close()
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """Store settings of one test: a fresh PostgreSQL schema or SQLite file."""
+    if request.param == "postgres":
+        request.getfixturevalue("postgres_server")
+        return {"CRM_STORE": "postgres", "CRM_POSTGRES_SCHEMA": f"t_{uuid.uuid4().hex[:12]}"}
+    return {"CRM_STORE": "sqlite", "CRM_SQLITE_PATH": str(tmp_path / "store.sqlite")}
+
+
+@pytest.fixture
+def postgres_store(postgres_server: Settings) -> dict[str, str]:
+    return {"CRM_STORE": "postgres", "CRM_POSTGRES_SCHEMA": f"t_{uuid.uuid4().hex[:12]}"}
+
+
+def _service(kafka_bootstrap: str, store: dict[str, str], tmp_path: Path) -> Iterator[ServiceUnderTest]:
+    run = uuid.uuid4().hex[:8]
+    env = {
+        "CRM_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "CRM_TOPIC_CONTACTS": f"t{run}.contacts",
+        "CRM_TOPIC_ORDERS": f"t{run}.orders",
+        "CRM_TOPIC_COMPLAINTS": f"t{run}.complaints",
+        "CRM_TOPIC_ACCOUNTS": f"t{run}.accounts",
+        "CRM_TOPIC_DEADLETTER": f"t{run}.deadletter",
+        "CRM_CONSUMER_GROUP": f"crm-test-{run}",
+        "CRM_CONSUMER_SESSION_TIMEOUT_MS": "6000",
+        "CRM_PROJECTION_POLL_SECONDS": "0.05",
+        **store,
+    }
+    service = ServiceUnderTest(env, tmp_path)
+    ensure_topics(service.settings)
+    try:
+        yield service
+    finally:
+        service.close()
+        admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        try:
+            admin.delete_topics([*service.settings.ingestion_topics, service.settings.topic_deadletter])
+        finally:
+            admin.close()
+
+
+@pytest.fixture
+def service(kafka_bootstrap: str, store: dict[str, str], tmp_path: Path) -> Iterator[ServiceUnderTest]:
+    """The service on each store backend."""
+    yield from _service(kafka_bootstrap, store, tmp_path)
+
+
+@pytest.fixture
+def pg_service(kafka_bootstrap: str, postgres_store: dict[str, str], tmp_path: Path) -> Iterator[ServiceUnderTest]:
+    """The service on PostgreSQL, the production store."""
+    yield from _service(kafka_bootstrap, postgres_store, tmp_path)
