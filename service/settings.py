@@ -46,11 +46,13 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field(
         "127.0.0.1:19092", min_length=1, description="Kafka bootstrap servers, comma separated."
     )
-    topic_contacts: str = Field("crm.contacts", min_length=1)
-    topic_orders: str = Field("crm.orders", min_length=1)
-    topic_complaints: str = Field("crm.complaints", min_length=1)
-    topic_accounts: str = Field("crm.accounts", min_length=1)
-    topic_deadletter: str = Field("crm.deadletter", min_length=1)
+    topic_contacts: str = Field("crm.contacts", min_length=1, description="Contacts and surveys.")
+    topic_orders: str = Field("crm.orders", min_length=1, description="Orders.")
+    topic_complaints: str = Field("crm.complaints", min_length=1, description="Complaints.")
+    topic_accounts: str = Field("crm.accounts", min_length=1, description="Account changes.")
+    topic_deadletter: str = Field(
+        "crm.deadletter", min_length=1, description="Rejected messages, with the reason."
+    )
     topic_partitions: int = Field(
         4, ge=1, description="Partitions of the topics the service creates when missing."
     )
