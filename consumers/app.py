@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import anyio
 from aiokafka import ConsumerRecord
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.specification import AsyncAPI
 
 from consumers.deadletter import DeadLetters
 from consumers.intake import sort_batch
@@ -34,6 +37,28 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+async def _parse_any_headers(
+    records: tuple[ConsumerRecord, ...], original_parser: Callable[..., Awaitable[Any]]
+) -> Any:
+    """FastStream's batch parser and decoder decode every header as UTF-8 and fail
+    the whole batch on one binary header, before any handler runs: a poison
+    message that would stall the partition. Let the parser see text stand-ins,
+    keep the records as they came for the handler and the dead-letter topic,
+    and skip FastStream's decoding (``_raw_values``): the handler parses itself.
+    """
+    stand_ins = tuple(
+        replace(r, headers=[(k, v.decode("utf-8", "replace").encode()) for k, v in r.headers])
+        for r in records
+    )
+    message = await original_parser(stand_ins)
+    message.raw_message = records
+    return message
+
+
+async def _raw_values(message: Any, original_decoder: Callable[..., Awaitable[Any]]) -> Any:
+    return [record.value for record in message.raw_message]
+
+
 def build_ingestion(
     *,
     history: CustomerHistory,
@@ -47,7 +72,9 @@ def build_ingestion(
     clock: Clock = utc_now,
     retry_pause_seconds: float = 1.0,
 ) -> FastStream:
-    broker = KafkaBroker(bootstrap_servers, client_id="crm-timeline-ingestion", logger=log)
+    broker = KafkaBroker(
+        bootstrap_servers, client_id="crm-timeline-ingestion", logger=log, log_level=logging.DEBUG
+    )
     dead_letters = DeadLetters(bootstrap_servers, deadletter_topic)
     subscriber_ref: list = []
     listener = SeekToStoredPositions(history, lambda: subscriber_ref[0].consumer)
@@ -62,6 +89,8 @@ def build_ingestion(
         heartbeat_interval_ms=min(3_000, session_timeout_ms // 3),
         ack_policy=AckPolicy.NACK_ON_ERROR,
         listener=listener,
+        parser=_parse_any_headers,
+        decoder=_raw_values,
         title="crm-ingestion",
         description="Upstream CloudEvents about customers; each stored exactly once.",
     )
@@ -88,7 +117,13 @@ def build_ingestion(
             outcome.already_seen,
         )
 
-    app = FastStream(broker, title="CRM timeline ingestion", logger=log)
-    app.on_startup(dead_letters.start)
-    app.after_shutdown(dead_letters.stop)
-    return app
+    return FastStream(
+        broker,
+        logger=log,
+        on_startup=[dead_letters.start],
+        after_shutdown=[dead_letters.stop],
+        specification=AsyncAPI(
+            title="CRM customer timeline: ingestion",
+            description="CloudEvents about customers in; rejected messages to the dead-letter topic.",
+        ),
+    )

@@ -33,18 +33,25 @@ class DeadLetters:
 
     def __init__(self, bootstrap_servers: str, topic: str) -> None:
         self.topic = topic
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True
-        )
+        self.bootstrap_servers = bootstrap_servers
+        self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
+        """Connect; aiokafka needs the running event loop, so not in ``__init__``."""
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers, acks="all", enable_idempotence=True
+        )
         await self._producer.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
 
     async def publish(self, rejected: Sequence[Rejected]) -> None:
         """Publish all and wait for the broker's acknowledgement of each."""
+        if self._producer is None:
+            raise RuntimeError("DeadLetters.start() was not awaited")
         now = datetime.now(UTC)
         sent = [
             await self._producer.send(

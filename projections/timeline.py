@@ -52,10 +52,13 @@ class TimelineProjection:
 
     name = "timeline"
 
+    def __init__(self, views: ViewDatabase) -> None:
+        self.table = views.table("timeline_entries")
+
     def create_tables(self, views: ViewDatabase) -> None:
         views.create_tables(
             [
-                "CREATE TABLE IF NOT EXISTS timeline_entries ("
+                f"CREATE TABLE IF NOT EXISTS {self.table} ("
                 " customer_id TEXT NOT NULL,"
                 " occurred_at BIGINT NOT NULL,"
                 " position BIGINT NOT NULL,"
@@ -72,7 +75,7 @@ class TimelineProjection:
 
     def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None:
         cursor.executemany(
-            "INSERT INTO timeline_entries (customer_id, occurred_at, position, event_id,"
+            f"INSERT INTO {self.table} (customer_id, occurred_at, position, event_id,"
             " event_type, source, channel, time, summary, data)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [
@@ -129,7 +132,7 @@ def read_timeline(
     with views.read() as db:
         db.execute(
             "SELECT occurred_at, position, event_id, event_type, source, channel, time, summary,"
-            f" data FROM timeline_entries WHERE {' AND '.join(clauses)}"
+            f" data FROM {views.table('timeline_entries')} WHERE {' AND '.join(clauses)}"
             f" ORDER BY occurred_at {order}, position {order} LIMIT %s",
             [*params, limit + 1],
         )

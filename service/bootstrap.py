@@ -57,9 +57,9 @@ def build_views(history: CustomerHistory) -> ViewDatabase:
     return ViewDatabase(history.recorder.datastore)  # type: ignore[attr-defined]
 
 
-def read_models() -> list[ReadModel]:
+def read_models(views: ViewDatabase) -> list[ReadModel]:
     """Every live read model, in the order the projector starts them."""
-    return [TimelineProjection()]
+    return [TimelineProjection(views)]
 
 
 def build_projectors(
@@ -73,7 +73,7 @@ def build_projectors(
             batch_size=settings.projection_batch_size,
             poll_seconds=settings.projection_poll_seconds,
         )
-        for model in read_models()
+        for model in read_models(views)
     ]
 
 

@@ -62,6 +62,12 @@ class ViewDatabase:
             self.tracker = SQLiteTrackingRecorder(datastore)
         self.tracker.create_table()
 
+    def table(self, name: str) -> str:
+        """A table's name as SQL, qualified with the configured PostgreSQL schema."""
+        if self.dialect == "postgres":
+            return f'"{self.datastore.schema}"."{name}"'  # type: ignore[union-attr]
+        return f'"{name}"'
+
     def create_tables(self, statements: Sequence[str]) -> None:
         with self._raw_transaction(commit=True) as cursor:
             for statement in statements:

@@ -14,7 +14,10 @@ EVENTS = 6000
 
 def _timeline_rows(service: ServiceUnderTest) -> tuple[int, int]:
     with service.views.read() as db:
-        db.execute("SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM timeline_entries")
+        db.execute(
+            "SELECT count(*) AS n, count(DISTINCT event_id) AS d"
+            f" FROM {service.views.table('timeline_entries')}"
+        )
         row = db.fetchone()
     assert row is not None
     return row["n"], row["d"]

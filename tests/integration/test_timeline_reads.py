@@ -26,7 +26,7 @@ class Desk:
 
     def __init__(self, history: CustomerHistory, views: ViewDatabase, client: TestClient) -> None:
         self.history, self.views, self.client = history, views, client
-        self.projector = Projector(history, views, TimelineProjection())
+        self.projector = Projector(history, views, TimelineProjection(views))
         self.offset = 0
 
     def record(self, *facts: ReportedFact) -> None:
