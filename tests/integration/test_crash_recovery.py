@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from tests.events import contact, hours_ago, order
@@ -27,6 +30,10 @@ def _stored(service: ServiceUnderTest) -> int:
     return service.history.recorder.max_notification_id() or 0
 
 
+def _projected(service: ServiceUnderTest) -> int:
+    return service.timeline_positions()
+
+
 def test_consumer_and_projector_killed_mid_stream_resume_exactly_once(
     pg_service: ServiceUnderTest,
 ) -> None:
@@ -34,30 +41,40 @@ def test_consumer_and_projector_killed_mid_stream_resume_exactly_once(
     service.env["CRM_CONSUMER_BATCH_SIZE"] = "100"
     service.env["CRM_PROJECTION_BATCH_SIZE"] = "100"
     s = service.settings
-    expected = set()
-    for n in range(EVENTS):
-        customer = f"C-{n % 250}"
-        if n % 2:
-            event = order(customer, hours_ago(n / 100), f"O-{n}", event_id=f"e-{n}")
-            service.publish(s.topic_orders, event, key=customer)
-        else:
-            event = contact(customer, hours_ago(n / 100), event_id=f"e-{n}")
-            service.publish(s.topic_contacts, event, key=customer)
-        expected.add(f"e-{n}")
-    service.flush()
+    expected = {f"e-{n}" for n in range(EVENTS)}
 
+    def publish_stream() -> None:
+        """A steady stream, so the kills below land while events still arrive."""
+        for n in range(EVENTS):
+            customer = f"C-{n % 250}"
+            if n % 2:
+                event = order(customer, hours_ago(n / 100), f"O-{n}", event_id=f"e-{n}")
+                service.publish(s.topic_orders, event, key=customer)
+            else:
+                event = contact(customer, hours_ago(n / 100), event_id=f"e-{n}")
+                service.publish(s.topic_contacts, event, key=customer)
+            if n % 200 == 199:
+                service.flush()
+                time.sleep(0.25)
+        service.flush()
+
+    publisher = threading.Thread(target=publish_stream)
+    publisher.start()
     service.start("consume")
-    for threshold in (1000, 2500, 4000):
-        wait_until(lambda t=threshold: _stored(service) >= t, what=f"{threshold} stored events")
-        service.kill("consume")
-        service.start("consume")
     service.start("project")
+    # Kill each process several times while events still arrive; the asserts
+    # make sure no kill came after the end of the stream.
+    kills = [("consume", _stored, 1000), ("project", _projected, 1500),
+             ("consume", _stored, 2500), ("project", _projected, 3500),
+             ("consume", _stored, 4000)]
+    for process, progress, threshold in kills:
+        wait_until(lambda p=progress, t=threshold: p(service) >= t, what=f"{process} at {threshold}")
+        service.kill(process)
+        assert progress(service) < EVENTS, f"{process} killed after the stream ended"
+        service.start(process)
+    publisher.join()
     wait_until(lambda: _stored(service) >= EVENTS and len(service.stored_event_ids()) >= EVENTS,
                timeout=120, what="every event stored")
-    for threshold in (1500, 3500):
-        wait_until(lambda t=threshold: service.timeline_positions() >= t, what="projection progress")
-        service.kill("project")
-        service.start("project")
 
     stored = service.stored_event_ids()
     assert len(stored) == EVENTS
