@@ -93,8 +93,8 @@ def build_ingestion_app(
     )
 
 
-def build_api(settings: Settings, views: ViewDatabase) -> FastAPI:
-    return create_api(views, page_size=settings.api_page_size)
+def build_api(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> FastAPI:
+    return create_api(history, views, page_size=settings.api_page_size)
 
 
 def _ensure_schema(settings: Settings) -> None:

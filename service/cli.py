@@ -26,6 +26,15 @@ def _up(settings: Settings, args: argparse.Namespace) -> None:
     runtime.start_projectors(settings, stop)
     server = runtime.api_server(settings)
     threading.Thread(target=server.run, name="api", daemon=True).start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.1)
+    else:
+        raise SystemExit(
+            f"crm-timeline: the API could not listen on {settings.api_host}:{settings.api_port} "
+            "(is the port in use? set CRM_API_PORT)"
+        )
 
     def publish_sample() -> None:
         events = sample.sample_events(args.customers, topic_for=_topic_names(settings))

@@ -71,7 +71,7 @@ def api_server(settings: Settings) -> uvicorn.Server:
     history = bootstrap.build_history(settings)
     views = bootstrap.build_views(history)
     config = uvicorn.Config(
-        bootstrap.build_api(settings, views),
+        bootstrap.build_api(settings, history, views),
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",

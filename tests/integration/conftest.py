@@ -144,7 +144,7 @@ class ServiceUnderTest:
         return self.views.position("timeline") or 0
 
     def api(self) -> TestClient:
-        return TestClient(bootstrap.build_api(self.settings, self.views))
+        return TestClient(bootstrap.build_api(self.settings, self.history, self.views))
 
     def close(self) -> None:
         self.stop_all()

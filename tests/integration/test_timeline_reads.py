@@ -58,7 +58,7 @@ def desk(store: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     settings = load_settings()
     history = bootstrap.build_history(settings)
     views = bootstrap.build_views(history)
-    yield Desk(history, views, TestClient(bootstrap.build_api(settings, views)))
+    yield Desk(history, views, TestClient(bootstrap.build_api(settings, history, views)))
     history.close()
 
 
