@@ -33,8 +33,10 @@ resolve_jars() {
   [ -f "$LIBS/.complete" ] && return
   echo "==> resolving Kafka $KAFKA_VERSION jars from Maven Central into ${LIBS#$REPO_ROOT/}" >&2
   rm -rf "$LIBS"
-  mvn -q -B -Dstyle.color=never -f "$REPO_ROOT/scripts/kafka/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$LIBS" -DincludeScope=runtime >&2
+  mkdir -p "$HOME_DIR"
+  mvn -B -f "$REPO_ROOT/scripts/kafka/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$LIBS" -DincludeScope=runtime >"$HOME_DIR/maven.log" 2>&1 \
+    || { tail -n 40 "$HOME_DIR/maven.log" >&2; echo "resolving the Kafka jars failed" >&2; exit 1; }
   touch "$LIBS/.complete"
 }
 
