@@ -138,16 +138,16 @@ class OwnerAssigned(Payload):
     owner_name: ShortText | None = None
 
 
-class AccountsMerged(Payload):
+class _AboutDuplicate(Payload):
+    duplicate_customer_id: CustomerId
+
+
+class AccountsMerged(_AboutDuplicate):
     """The subject survives; the duplicate's past and future events belong to it."""
 
-    duplicate_customer_id: CustomerId
 
-
-class AccountsUnmerged(Payload):
+class AccountsUnmerged(_AboutDuplicate):
     """A wrong merge undone: the duplicate is its own customer again."""
-
-    duplicate_customer_id: CustomerId
 
 
 class AccountClosed(Payload):
@@ -206,54 +206,54 @@ class OrderRefunded(Payload):
     reason: Text | None = None
 
 
-class ComplaintOpened(Payload):
+class _AboutComplaint(Payload):
+    complaint_id: Id
+
+
+class ComplaintOpened(_AboutComplaint):
     """The customer complained; the SLA clocks start."""
 
-    complaint_id: Id
     priority: Priority
     category: ShortText | None = None
     channel: ContactChannel | None = None
     summary: Text | None = None
 
 
-class ComplaintResponded(Payload):
+class ComplaintResponded(_AboutComplaint):
     """An agent gave the first (or a further) response."""
 
-    complaint_id: Id
     agent_id: Id | None = None
 
 
-class ComplaintEscalated(Payload):
+class ComplaintEscalated(_AboutComplaint):
     """Escalated to a higher level; may raise the priority and tighten targets."""
 
-    complaint_id: Id
     agent_id: Id | None = None
     priority: Priority | None = None
     reason: Text | None = None
 
 
-class ComplaintResolved(Payload):
-    complaint_id: Id
+class ComplaintResolved(_AboutComplaint):
+    """The complaint was settled; the resolution clock stops."""
+
     agent_id: Id | None = None
     resolution: Text | None = None
 
 
-class ComplaintReopened(Payload):
+class ComplaintReopened(_AboutComplaint):
     """The customer was not satisfied: a new resolution target runs from now."""
 
-    complaint_id: Id
     reason: Text | None = None
 
 
-class ComplaintPaused(Payload):
+class ComplaintPaused(_AboutComplaint):
     """Waiting on the customer: the resolution clock stops."""
 
-    complaint_id: Id
     reason: Text | None = None
 
 
-class ComplaintResumed(Payload):
-    complaint_id: Id
+class ComplaintResumed(_AboutComplaint):
+    """The customer answered: the resolution clock runs again."""
 
 
 class SurveyAnswered(Payload):
