@@ -76,8 +76,8 @@ def build_ingestion(
         bootstrap_servers, client_id="crm-timeline-ingestion", logger=log, log_level=logging.DEBUG
     )
     dead_letters = DeadLetters(bootstrap_servers, deadletter_topic)
-    subscriber_ref: list = []
-    listener = SeekToStoredPositions(history, lambda: subscriber_ref[0].consumer)
+    # The listener needs the subscriber's consumer, which exists once it starts.
+    listener = SeekToStoredPositions(history, lambda: subscriber.consumer)
 
     subscriber = broker.subscriber(
         *topics,
@@ -94,7 +94,6 @@ def build_ingestion(
         title="crm-ingestion",
         description="Upstream CloudEvents about customers; each stored exactly once.",
     )
-    subscriber_ref.append(subscriber)
 
     @subscriber
     async def ingest(message: KafkaMessage) -> None:

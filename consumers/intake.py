@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -9,6 +10,8 @@ from typing import Protocol
 
 from domain.facts import ReportedFact
 from schemas.validation import InvalidEvent, parse_kafka_message
+
+log = logging.getLogger(__name__)
 
 
 class KafkaRecord(Protocol):
@@ -49,27 +52,32 @@ def sort_batch(
     intake = Intake()
     for record in records:
         source = kafka_source(record.topic, record.partition)
-        try:
-            valid = parse_kafka_message(
-                list(record.headers or ()), record.value, now=now, max_future=max_future
-            )
-        except InvalidEvent as error:
-            intake.rejected.append(Rejected(record, error.reason))
+        fact_or_reason = _read(record, now=now, max_future=max_future)
+        if isinstance(fact_or_reason, str):
+            intake.rejected.append(Rejected(record, fact_or_reason))
             intake.positions.append((source, record.offset, None))
-            continue
-        event = valid.event
-        intake.positions.append(
-            (
-                source,
-                record.offset,
-                ReportedFact(
-                    event_id=event.id,
-                    event_type=event.type,
-                    source=event.source,
-                    customer_id=event.subject,
-                    occurred_at=event.time,
-                    data=valid.data_json,
-                ),
-            )
-        )
+        else:
+            intake.positions.append((source, record.offset, fact_or_reason))
     return intake
+
+
+def _read(record: KafkaRecord, *, now: datetime, max_future: timedelta) -> ReportedFact | str:
+    """The fact a record reports, or the reason it cannot be stored."""
+    try:
+        valid = parse_kafka_message(
+            list(record.headers or ()), record.value, now=now, max_future=max_future
+        )
+    except InvalidEvent as error:
+        return error.reason
+    except Exception as error:  # a validator bug must not stall the partition either
+        log.exception("validating %s@%d failed unexpectedly", record.topic, record.offset)
+        return f"could not be validated: {type(error).__name__}: {error}"
+    event = valid.event
+    return ReportedFact(
+        event_id=event.id,
+        event_type=event.type,
+        source=event.source,
+        customer_id=event.subject,
+        occurred_at=event.time,
+        data=valid.data_json,
+    )
