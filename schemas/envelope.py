@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from schemas.fields import CustomerId, JsonMediaType, Rfc3339
 
 
 class CloudEvent(BaseModel):
     """A CloudEvent as this service requires it: ``subject`` is the customer id.
 
-    Extension attributes are allowed (CloudEvents permits them) and ignored.
+    Extension attributes (``traceparent``, a partner's own) are allowed, as
+    CloudEvents permits, and dropped: nothing downstream reads them, and what is
+    not kept cannot leak.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     specversion: Literal["1.0"]
-    id: str = Field(min_length=1, max_length=200, description="Unique event id: the idempotency key.")
+    id: str = Field(
+        min_length=1, max_length=200, description="Unique event id: the idempotency key."
+    )
     source: str = Field(min_length=1, max_length=500, description="The upstream system.")
     type: str = Field(min_length=1, max_length=100, examples=["crm.order.placed"])
-    subject: str = Field(min_length=1, max_length=64, description="The customer id.")
-    time: AwareDatetime = Field(description="When it happened, RFC 3339 with offset.")
+    subject: CustomerId = Field(description="The customer id.")
+    time: Rfc3339 = Field(
+        description="When it happened (not when it was sent), RFC 3339 with offset."
+    )
     data: dict[str, Any]
-    dataschema: str | None = None
-    datacontenttype: str | None = None
+    dataschema: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+    datacontenttype: JsonMediaType | None = Field(
+        default=None, description="Absent, or a JSON media type: data is always a JSON object."
+    )

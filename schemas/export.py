@@ -45,8 +45,13 @@ def _render(schema: dict[str, Any]) -> str:
 
 
 def export_json_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
+    """Write every schema into ``directory`` and remove stale ones; returns the files written.
+
+    Keys are sorted and the text ends in a newline, so an unchanged model gives
+    a byte-identical file and a diff shows only real contract changes.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    written = []
+    written: list[Path] = []
     wanted = json_schemas()
     for stale in set(p.name for p in directory.glob("*.json")) - set(wanted):
         (directory / stale).unlink()
@@ -76,6 +81,8 @@ def main() -> int:
         drift = schema_drift()
         for line in drift:
             print(line)
+        if drift:
+            print("the JSON Schemas drifted from the models: run `python -m schemas.export`")
         return 1 if drift else 0
     for path in export_json_schemas():
         print(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)

@@ -1,54 +1,56 @@
 """Version-1 payloads (the CloudEvent ``data``) of every CRM event type, SPEC §2.
 
-Unknown fields are rejected (``extra="forbid"``): a typo or an unannounced
-field, possibly personal data, surfaces in the dead-letter topic at once
-instead of being stored unnoticed; new fields arrive with a new schema version.
+One section per topic family: accounts, contacts, orders, complaints, surveys.
+Field types (amounts, currencies, e-mail addresses) live in ``schemas.fields``.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    StringConstraints,
-    WithJsonSchema,
+    SerializerFunctionWrapHandler,
+    model_serializer,
     model_validator,
 )
 
-CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Text = Annotated[str, StringConstraints(max_length=2000)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Id = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
-
-
-def _decimal_string(value: object) -> object:
-    """Amounts travel as strings: a JSON number would pass through binary floating point."""
-    if not isinstance(value, str):
-        raise ValueError("must be a decimal string such as '129.90'")
-    return value
-
-
-Money = Annotated[
-    Decimal,
-    BeforeValidator(_decimal_string),
-    Field(ge=0, max_digits=14, decimal_places=2),
-    WithJsonSchema({"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$", "examples": ["129.90"]}),
-]
+from schemas.fields import (
+    Country,
+    Currency,
+    CustomerId,
+    Email,
+    Id,
+    Language,
+    Money,
+    Phone,
+    ShortText,
+    StrictBool,
+    StrictInt,
+    Text,
+)
 
 
 class Payload(BaseModel):
+    """Base of every payload.
+
+    Unknown fields are rejected (``extra="forbid"``): a typo or an unannounced
+    field, possibly personal data, surfaces in the dead-letter topic at once
+    instead of being stored unnoticed; new fields arrive with a new schema version.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# --- vocabularies -------------------------------------------------------------------------
+
+
 class ContactChannel(StrEnum):
+    """How the company and the customer talked."""
+
     phone = "phone"
     email = "email"
     visit = "visit"
@@ -60,6 +62,8 @@ class ContactChannel(StrEnum):
 
 
 class ConsentChannel(StrEnum):
+    """A channel marketing may use only with the customer's consent."""
+
     email = "email"
     sms = "sms"
     phone = "phone"
@@ -67,11 +71,15 @@ class ConsentChannel(StrEnum):
 
 
 class Direction(StrEnum):
+    """Who started the contact: outbound ones count towards contact fatigue and need consent."""
+
     inbound = "inbound"
     outbound = "outbound"
 
 
 class Outcome(StrEnum):
+    """How a contact ended."""
+
     resolved = "resolved"
     follow_up = "follow_up"
     no_answer = "no_answer"
@@ -81,10 +89,15 @@ class Outcome(StrEnum):
 
 
 class Priority(StrEnum):
+    """A complaint's priority: it sets the SLA targets."""
+
     low = "low"
     normal = "normal"
     high = "high"
     urgent = "urgent"
+
+
+# --- crm.account.* ------------------------------------------------------------------------
 
 
 class AccountOpened(Payload):
@@ -92,24 +105,41 @@ class AccountOpened(Payload):
 
     name: ShortText
     email: Email | None = None
-    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
+    phone: Phone | None = None
     address: Text | None = None
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
-    segment: ShortText | None = None
-    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")] | None = None
-    acquisition_channel: ShortText | None = None
+    country: Country | None = None
+    segment: ShortText | None = Field(default=None, examples=["consumer", "business", "vip"])
+    language: Language | None = None
+    acquisition_channel: ShortText | None = Field(
+        default=None,
+        description="How the customer heard of us.",
+        examples=["search", "social", "referral", "partner", "store"],
+    )
 
 
 class ProfileChanges(Payload):
-    """Profile fields set to a new value; null clears a field."""
+    """Profile fields set to a new value; null clears a field, an absent field stays as it was."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
     name: ShortText | None = None
     email: Email | None = None
-    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
+    phone: Phone | None = None
     address: Text | None = None
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
+    country: Country | None = None
     segment: ShortText | None = None
-    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")] | None = None
+    language: Language | None = None
+
+    @model_validator(mode="after")
+    def _names_a_field(self) -> ProfileChanges:
+        if not self.model_fields_set:
+            raise ValueError("must name at least one profile field")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _only_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Absent and null differ here, so only the fields sent are written back."""
+        return {k: v for k, v in handler(self).items() if k in self.model_fields_set}
 
 
 class AccountUpdated(Payload):
@@ -117,29 +147,25 @@ class AccountUpdated(Payload):
 
     changes: ProfileChanges
 
-    @model_validator(mode="after")
-    def _something_changed(self) -> AccountUpdated:
-        if not self.changes.model_fields_set:
-            raise ValueError("changes must name at least one profile field")
-        return self
-
 
 class ConsentChanged(Payload):
     """Marketing consent for one channel was granted or withdrawn."""
 
     channel: ConsentChannel
-    granted: bool
+    granted: StrictBool
 
 
 class OwnerAssigned(Payload):
-    """One named person now handles this customer."""
+    """One named person (an account manager) now handles this customer."""
 
     owner_id: Id
     owner_name: ShortText | None = None
 
 
 class _AboutDuplicate(Payload):
-    duplicate_customer_id: CustomerId
+    duplicate_customer_id: CustomerId = Field(
+        description="The other customer id; never the subject itself."
+    )
 
 
 class AccountsMerged(_AboutDuplicate):
@@ -151,15 +177,20 @@ class AccountsUnmerged(_AboutDuplicate):
 
 
 class AccountClosed(Payload):
-    """The customer relationship ended."""
+    """The customer relationship ended; the history stays."""
 
     reason: Text | None = None
 
 
 class ErasureRequested(Payload):
-    """The customer asked to be forgotten (GDPR right to erasure)."""
+    """The customer asked to be forgotten (GDPR right to erasure): personal data must go."""
 
-    requested_by: ShortText | None = None
+    requested_by: ShortText | None = Field(
+        default=None, examples=["customer via privacy portal", "A-007 on the customer's call"]
+    )
+
+
+# --- crm.contact.* ------------------------------------------------------------------------
 
 
 class ContactLogged(Payload):
@@ -167,27 +198,44 @@ class ContactLogged(Payload):
 
     channel: ContactChannel
     direction: Direction
-    agent_id: Id | None = None
-    subject: Text | None = None
+    agent_id: Id | None = Field(default=None, description="Absent for self-service and bots.")
+    subject: Text | None = Field(default=None, description="What it was about (free text).")
     outcome: Outcome | None = None
-    duration_seconds: Annotated[int, Field(ge=0, le=86_400)] | None = None
+    duration_seconds: Annotated[StrictInt, Field(ge=0, le=86_400)] | None = Field(
+        default=None, description="Talk time of calls, visits and chats; absent for messages."
+    )
+
+
+# --- crm.order.* --------------------------------------------------------------------------
 
 
 class OrderItem(Payload):
+    """One line of an order."""
+
     sku: Id
     name: ShortText
-    quantity: Annotated[int, Field(ge=1, le=100_000)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=100_000)]
     unit_price: Money
 
 
 class OrderPlaced(Payload):
-    """The customer bought something."""
+    """The customer bought something.
+
+    ``amount`` is what the customer pays; it is not checked against the items,
+    because shipping, discounts and vouchers are the shop's business.
+    """
 
     order_id: Id
     amount: Money
     currency: Currency
-    items: list[OrderItem] = Field(default_factory=list, max_length=500)
-    channel: ShortText | None = None
+    items: list[OrderItem] = Field(
+        default_factory=list,
+        max_length=500,
+        description="Empty when the source knows only the total.",
+    )
+    channel: ShortText | None = Field(
+        default=None, description="Where it was bought.", examples=["web", "app", "store", "phone"]
+    )
 
 
 class OrderCancelled(Payload):
@@ -202,8 +250,11 @@ class OrderRefunded(Payload):
 
     order_id: Id
     amount: Money
-    currency: Currency | None = None
+    currency: Currency | None = Field(default=None, description="Absent: the order's currency.")
     reason: Text | None = None
+
+
+# --- crm.complaint.* ----------------------------------------------------------------------
 
 
 class _AboutComplaint(Payload):
@@ -214,13 +265,13 @@ class ComplaintOpened(_AboutComplaint):
     """The customer complained; the SLA clocks start."""
 
     priority: Priority
-    category: ShortText | None = None
+    category: ShortText | None = Field(default=None, examples=["delivery", "billing", "product"])
     channel: ContactChannel | None = None
     summary: Text | None = None
 
 
 class ComplaintResponded(_AboutComplaint):
-    """An agent gave the first (or a further) response."""
+    """An agent gave the first (or a further) response; the first stops the response clock."""
 
     agent_id: Id | None = None
 
@@ -229,7 +280,7 @@ class ComplaintEscalated(_AboutComplaint):
     """Escalated to a higher level; may raise the priority and tighten targets."""
 
     agent_id: Id | None = None
-    priority: Priority | None = None
+    priority: Priority | None = Field(default=None, description="The new priority, if it changed.")
     reason: Text | None = None
 
 
@@ -243,25 +294,39 @@ class ComplaintResolved(_AboutComplaint):
 class ComplaintReopened(_AboutComplaint):
     """The customer was not satisfied: a new resolution target runs from now."""
 
+    agent_id: Id | None = None
     reason: Text | None = None
 
 
 class ComplaintPaused(_AboutComplaint):
-    """Waiting on the customer: the resolution clock stops."""
+    """Waiting on the customer: the resolution clock stops until the complaint resumes."""
 
-    reason: Text | None = None
+    reason: ShortText = Field(description="What the customer was asked for.")
 
 
 class ComplaintResumed(_AboutComplaint):
     """The customer answered: the resolution clock runs again."""
 
 
+# --- crm.survey.* -------------------------------------------------------------------------
+
+#: JSON Schema for "nps or csat, at least one": pydantic cannot derive it from the validator.
+_A_SCORE: dict[str, Any] = {
+    "anyOf": [
+        {"required": ["nps"], "properties": {"nps": {"type": "integer"}}},
+        {"required": ["csat"], "properties": {"csat": {"type": "integer"}}},
+    ]
+}
+
+
 class SurveyAnswered(Payload):
     """A satisfaction survey answer: NPS (0-10), CSAT (1-5), or both."""
 
+    model_config = ConfigDict(json_schema_extra=_A_SCORE)
+
     survey_id: Id
-    nps: Annotated[int, Field(ge=0, le=10)] | None = None
-    csat: Annotated[int, Field(ge=1, le=5)] | None = None
+    nps: Annotated[StrictInt, Field(ge=0, le=10)] | None = None
+    csat: Annotated[StrictInt, Field(ge=1, le=5)] | None = None
     comment: Text | None = None
 
     @model_validator(mode="after")

@@ -37,3 +37,8 @@ TOPIC_FAMILIES: dict[str, str] = {
     "crm.complaint": "crm.complaints",
     "crm.survey": "crm.contacts",
 }
+
+
+def default_topic(event_type: str) -> str:
+    """The topic an event of this wire type is published to by default."""
+    return TOPIC_FAMILIES[event_type.rsplit(".", 1)[0]]
