@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
+from api.deps import ReadSide, read_side
 from projections.timeline import InvalidCursor, TimelineFilter, read_timeline
-from storage.views import ViewDatabase
 
 router = APIRouter(tags=["timeline"])
 
@@ -26,20 +26,16 @@ class TimelineEntry(BaseModel):
 
 
 class TimelinePageOut(BaseModel):
-    customer_id: str
+    customer_id: str = Field(description="The customer the id resolves to after merges.")
+    merged_ids: list[str] = Field(description="Duplicates whose history is included.")
     entries: list[TimelineEntry]
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page."
     )
 
 
-def _views(request: Request) -> ViewDatabase:
-    return request.app.state.views
-
-
 @router.get("/customers/{customer_id}/timeline", response_model=TimelinePageOut)
 def customer_timeline(
-    request: Request,
     customer_id: Annotated[str, Path(min_length=1, max_length=64)],
     type: Annotated[
         str | None,
@@ -51,18 +47,23 @@ def customer_timeline(
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
     order: Annotated[str, Query(pattern="^(newest|oldest)$")] = "newest",
+    side: ReadSide = Depends(read_side),
 ) -> TimelinePageOut:
+    """Every fact of the customer and of the duplicates merged into it."""
     if since and until and since >= until:
         raise HTTPException(400, "`since` must be earlier than `until`")
+    root, members = side.group(customer_id)
     try:
         page = read_timeline(
-            _views(request),
-            customer_id,
+            side.views,
+            members,
             where=TimelineFilter(type_prefix=type, channel=channel, since=since, until=until),
-            limit=limit or request.app.state.page_size,
+            limit=limit or side.page_size,
             cursor=cursor,
             oldest_first=order == "oldest",
         )
     except InvalidCursor as error:
         raise HTTPException(400, str(error)) from None
-    return TimelinePageOut(customer_id=customer_id, entries=page.entries, next_cursor=page.next_cursor)
+    return TimelinePageOut(
+        customer_id=root, merged_ids=members[1:], entries=page.entries, next_cursor=page.next_cursor
+    )

@@ -98,16 +98,17 @@ class TimelineProjection:
 
 def read_timeline(
     views: ViewDatabase,
-    customer_id: str,
+    customer_ids: Sequence[str],
     *,
     where: TimelineFilter = TimelineFilter(),
     limit: int = 50,
     cursor: str | None = None,
     oldest_first: bool = False,
 ) -> TimelinePage:
-    """One page of a customer's timeline, newest first unless ``oldest_first``."""
-    clauses = ["customer_id = %s"]
-    params: list[Any] = [customer_id]
+    """One page of the timeline of a customer (with its merged duplicates), newest first
+    unless ``oldest_first``."""
+    clauses = [f"customer_id IN ({', '.join(['%s'] * len(customer_ids))})"]
+    params: list[Any] = list(customer_ids)
     if where.type_prefix:
         clauses.append("(event_type = %s OR substr(event_type, 1, %s) = %s)")
         prefix = where.type_prefix.rstrip(".")

@@ -16,6 +16,7 @@ from psycopg import sql
 from api.app import create_api
 from consumers.app import Clock, build_ingestion, utc_now
 from domain.history import CustomerHistory
+from projections.customer360 import Customer360Projection
 from projections.runner import Projector, ReadModel
 from projections.timeline import TimelineProjection
 from service.settings import Settings
@@ -57,9 +58,12 @@ def build_views(history: CustomerHistory) -> ViewDatabase:
     return ViewDatabase(history.recorder.datastore)  # type: ignore[attr-defined]
 
 
-def read_models(views: ViewDatabase) -> list[ReadModel]:
+def read_models(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> list[ReadModel]:
     """Every live read model, in the order the projector starts them."""
-    return [TimelineProjection(views)]
+    return [
+        TimelineProjection(views),
+        Customer360Projection(history, views, settings.policies()),
+    ]
 
 
 def build_projectors(
@@ -73,7 +77,7 @@ def build_projectors(
             batch_size=settings.projection_batch_size,
             poll_seconds=settings.projection_poll_seconds,
         )
-        for model in read_models(views)
+        for model in read_models(settings, history, views)
     ]
 
 
@@ -94,7 +98,7 @@ def build_ingestion_app(
 
 
 def build_api(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> FastAPI:
-    return create_api(history, views, page_size=settings.api_page_size)
+    return create_api(history, views, settings.policies(), page_size=settings.api_page_size)
 
 
 def _ensure_schema(settings: Settings) -> None:

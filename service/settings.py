@@ -8,13 +8,32 @@ the host names. A wrong value stops start-up with a message naming the variable.
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.customer360 import FatiguePolicy, Policies
+from domain.loyalty import LoyaltyPolicy
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pairs(value: str) -> dict[str, Decimal]:
+    """'a=1,b=2.5' as {'a': Decimal('1'), 'b': Decimal('2.5')}."""
+    pairs = {}
+    for item in value.split(","):
+        name, _, number = item.strip().partition("=")
+        try:
+            pairs[name.strip()] = Decimal(number.strip())
+        except InvalidOperation:
+            raise ValueError(f"expected NAME=NUMBER pairs separated by commas, got {item!r}") from None
+        if not name.strip():
+            raise ValueError(f"expected NAME=NUMBER pairs separated by commas, got {item!r}")
+    return pairs
 
 
 class SettingsError(Exception):
@@ -76,6 +95,33 @@ class Settings(BaseSettings):
         0.1, gt=0, description="Pause between store polls when a projection has caught up."
     )
 
+    loyalty_base_currency: str = Field(
+        "EUR", pattern=r"^[A-Z]{3}$", description="Currency of the loyalty score's monetary part."
+    )
+    loyalty_exchange_rates: str = Field(
+        "EUR=1,USD=0.92,GBP=1.17,CHF=1.05,SEK=0.088,DKK=0.134,NOK=0.086,PLN=0.23",
+        description="Value of one unit of each currency in the base currency, CUR=rate,...; "
+        "spend in other currencies is left out of the score.",
+    )
+    loyalty_weights: str = Field(
+        "recency=0.35,frequency=0.25,monetary=0.30,engagement=0.10",
+        description="Weights of the four loyalty components.",
+    )
+    loyalty_tiers: str = Field(
+        "platinum=80,gold=60,silver=40", description="Lowest score of each tier above bronze."
+    )
+    loyalty_monetary_target: Decimal = Field(
+        Decimal(2000), gt=0, description="Net yearly spend (base currency) that maxes out M."
+    )
+    loyalty_frequency_target: int = Field(12, ge=1, description="Yearly orders that max out F.")
+    loyalty_engagement_target: int = Field(
+        5, ge=1, description="Inbound contacts and surveys in 90 days that max out E."
+    )
+    fatigue_max_outbound: int = Field(
+        3, ge=0, description="Outbound contacts allowed in the window before fatigue."
+    )
+    fatigue_window_days: int = Field(7, ge=1, description="Trailing window of contact fatigue.")
+
     api_host: str = Field("127.0.0.1", description="Address the HTTP API listens on.")
     api_port: int = Field(8080, ge=1, le=65535, description="Port of the HTTP API.")
     api_page_size: int = Field(50, ge=1, le=1000, description="Default timeline page size.")
@@ -88,6 +134,43 @@ class Settings(BaseSettings):
             if not host or not port.isdigit():
                 raise ValueError(f"expected host:port[,host:port...], got {value!r}")
         return value
+
+    @field_validator("loyalty_exchange_rates", "loyalty_weights", "loyalty_tiers")
+    @classmethod
+    def _name_number_pairs(cls, value: str) -> str:
+        _pairs(value)
+        return value
+
+    @field_validator("loyalty_weights")
+    @classmethod
+    def _four_weights(cls, value: str) -> str:
+        names = set(_pairs(value))
+        if names != {"recency", "frequency", "monetary", "engagement"}:
+            raise ValueError("expected recency=,frequency=,monetary=,engagement=")
+        return value
+
+    def policies(self) -> Policies:
+        """The domain's policies (loyalty, contact fatigue) from these settings."""
+        weights = _pairs(self.loyalty_weights)
+        tiers = sorted(_pairs(self.loyalty_tiers).items(), key=lambda kv: -kv[1])
+        return Policies(
+            loyalty=LoyaltyPolicy(
+                weight_recency=weights["recency"],
+                weight_frequency=weights["frequency"],
+                weight_monetary=weights["monetary"],
+                weight_engagement=weights["engagement"],
+                monetary_target=self.loyalty_monetary_target,
+                frequency_orders=self.loyalty_frequency_target,
+                engagement_target=self.loyalty_engagement_target,
+                tiers=tuple((name, int(score)) for name, score in tiers),
+                base_currency=self.loyalty_base_currency,
+                exchange_rates=_pairs(self.loyalty_exchange_rates),
+            ),
+            fatigue=FatiguePolicy(
+                max_outbound=self.fatigue_max_outbound,
+                window=timedelta(days=self.fatigue_window_days),
+            ),
+        )
 
     @property
     def ingestion_topics(self) -> tuple[str, ...]:

@@ -125,7 +125,7 @@ class ServiceUnderTest:
     def views(self):  # noqa: ANN201
         if self._views is None:
             self._views = bootstrap.build_views(self.history)
-            for model in bootstrap.read_models(self._views):
+            for model in bootstrap.read_models(self.settings, self.history, self._views):
                 model.create_tables(self._views)
         return self._views
 

@@ -1,0 +1,112 @@
+"""The customer 360 view, its loyalty score and customer search.
+
+A duplicate id merged into another customer resolves to the survivor: the
+answer is the survivor's view, with ``customer_id`` the survivor's id and
+``resolved_from`` the id that was asked for (an alias, not a redirect, since an
+unmerge can make the duplicate its own customer again).
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+
+from api.deps import ReadSide, read_side
+from domain.customer360 import fold_customer
+from projections.customer360 import to_json, view_document
+
+router = APIRouter(tags=["customers"])
+
+CustomerId = Annotated[str, Path(min_length=1, max_length=64)]
+AsOf = Annotated[
+    datetime | None,
+    Query(description="Read the view as it was at this moment (RFC 3339 with offset); default now."),
+]
+
+
+def _as_of(as_of: datetime | None) -> datetime:
+    if as_of is None:
+        return datetime.now(UTC)
+    if as_of.tzinfo is None:
+        raise HTTPException(422, "`as_of` needs a time zone offset, e.g. 2026-11-20T12:00:00Z")
+    return as_of
+
+
+def _fold(side: ReadSide, customer_id: str, as_of: datetime) -> tuple[Any, list[str]]:
+    root, members = side.group(customer_id)
+    facts = [fact for member in members for fact in side.history.customer_facts(member)]
+    if not any(f.occurred_at <= as_of for f in facts):
+        raise HTTPException(404, f"no customer {customer_id!r} known as of {as_of.isoformat()}")
+    return fold_customer(root, facts, as_of, side.policies), members
+
+
+@router.get("/customers/{customer_id}")
+def customer_360(customer_id: CustomerId, as_of: AsOf = None,
+                 side: ReadSide = Depends(read_side)) -> dict[str, Any]:
+    """Profile, status, owner, consents, purchase pattern, complaints, contacts,
+    satisfaction, loyalty with its components, flags."""
+    view, members = _fold(side, customer_id, _as_of(as_of))
+    document = view_document(view)
+    document["merged_ids"] = members[1:]
+    if view.customer_id != customer_id:
+        document["resolved_from"] = customer_id
+    return document
+
+
+@router.get("/customers/{customer_id}/loyalty")
+def customer_loyalty(customer_id: CustomerId, as_of: AsOf = None,
+                     side: ReadSide = Depends(read_side)) -> dict[str, Any]:
+    """The loyalty score as of a moment, with R, F, M, E, base, penalty and tier."""
+    view, _ = _fold(side, customer_id, _as_of(as_of))
+    return {"customer_id": view.customer_id, **to_json(view.loyalty)}
+
+
+@router.get("/customers")
+def search_customers(
+    q: Annotated[str, Query(min_length=1, max_length=200,
+                            description="Customer id, part of a name or e-mail, or phone digits.")],
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    side: ReadSide = Depends(read_side),
+) -> dict[str, Any]:
+    """Customers matching ``q``, merged duplicates left out, ordered by id."""
+    needle = q.strip().lower()
+    digits = "".join(ch for ch in needle if ch.isdigit())
+    clauses = ["(lower(customer_id) = %s OR lower(name) LIKE %s OR email LIKE %s"]
+    params: list[Any] = [needle, f"%{needle}%", f"%{needle}%"]
+    if len(digits) >= 4:
+        clauses[0] += " OR phone_digits LIKE %s"
+        params.append(f"%{digits}%")
+    clauses[0] += ")"
+    clauses.append("merged_into IS NULL")
+    if cursor:
+        clauses.append("customer_id > %s")
+        params.append(_decode(cursor))
+    with side.views.read() as db:
+        db.execute(
+            "SELECT customer_id, name, email, status, loyalty_score, loyalty_tier"
+            f" FROM {side.customer_table} WHERE {' AND '.join(clauses)}"
+            " ORDER BY customer_id LIMIT %s",
+            [*params, limit + 1],
+        )
+        rows = db.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "customers": rows,
+        "next_cursor": _encode(rows[-1]["customer_id"]) if more else None,
+    }
+
+
+def _encode(customer_id: str) -> str:
+    return base64.urlsafe_b64encode(customer_id.encode()).decode()
+
+
+def _decode(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor.encode()).decode()
+    except ValueError:
+        raise HTTPException(400, f"cursor {cursor!r} is not one this API returned") from None

@@ -1,0 +1,43 @@
+"""What the routes need from the application state, and identity resolution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from domain.customer360 import Policies
+from domain.history import CustomerHistory
+from projections.customer360 import Customer360Projection, CustomerGroupFacts
+from projections.identities import Identities
+from storage.views import ViewDatabase
+
+
+@dataclass(frozen=True)
+class ReadSide:
+    history: CustomerHistory
+    views: ViewDatabase
+    policies: Policies
+    identities: Identities
+    group_facts: CustomerGroupFacts
+    customer_table: str
+    alert_table: str
+    page_size: int
+
+    @classmethod
+    def build(cls, history: CustomerHistory, views: ViewDatabase, policies: Policies,
+              page_size: int) -> ReadSide:
+        projection = Customer360Projection(history, views, policies)
+        projection.create_tables(views)
+        return cls(history, views, policies, projection.identities, projection.group_facts,
+                   projection.table, projection.alerts, page_size)
+
+    def group(self, customer_id: str) -> tuple[str, list[str]]:
+        """The customer an id resolves to after merges, and every id in its group."""
+        with self.views.read() as db:
+            root = self.identities.root(db, customer_id)
+            return root, self.identities.group(db, root)
+
+
+def read_side(request: Request) -> ReadSide:
+    return request.app.state.read_side

@@ -1,0 +1,68 @@
+"""Who is who after merges: duplicate customer ids and the survivor they belong to.
+
+``crm.account.merged`` (subject = survivor) points the duplicate at the survivor;
+``crm.account.unmerged`` removes that pointer, so both are themselves again.
+Merges chain (a survivor may itself be merged later): a customer's *root* is the
+end of its chain, and the root's *group* is every id whose chain ends there.
+Facts stay filed under the id they were sent for; views read whole groups, so
+an unmerge needs no rewriting of history. The table is written by the customer
+360 projection, in its transactions.
+"""
+
+from __future__ import annotations
+
+from storage.views import SqlCursor, ViewDatabase
+
+_MAX_CHAIN = 100
+
+
+class Identities:
+    def __init__(self, views: ViewDatabase) -> None:
+        self.table = views.table("customer_aliases")
+
+    def create_table_statement(self) -> str:
+        return (
+            f"CREATE TABLE IF NOT EXISTS {self.table} ("
+            " duplicate_id TEXT PRIMARY KEY, survivor_id TEXT NOT NULL)"
+        )
+
+    def root(self, db: SqlCursor, customer_id: str) -> str:
+        current = customer_id
+        for _ in range(_MAX_CHAIN):
+            db.execute(f"SELECT survivor_id FROM {self.table} WHERE duplicate_id = %s", [current])
+            row = db.fetchone()
+            if row is None:
+                return current
+            current = row["survivor_id"]
+        raise RuntimeError(f"merge chain of {customer_id} is longer than {_MAX_CHAIN}")
+
+    def group(self, db: SqlCursor, root: str) -> list[str]:
+        """The root first, then every id merged into it, directly or through others."""
+        members, frontier = [root], [root]
+        while frontier:
+            marks = ", ".join(["%s"] * len(frontier))
+            db.execute(
+                f"SELECT duplicate_id FROM {self.table} WHERE survivor_id IN ({marks})"
+                " ORDER BY duplicate_id",
+                frontier,
+            )
+            frontier = [row["duplicate_id"] for row in db.fetchall()]
+            members += frontier
+        return members
+
+    def merge(self, db: SqlCursor, survivor: str, duplicate: str) -> bool:
+        """Point ``duplicate`` at ``survivor``; refuse (False) a merge that would loop."""
+        if self.root(db, survivor) == self.root(db, duplicate):
+            return False
+        db.execute(f"DELETE FROM {self.table} WHERE duplicate_id = %s", [duplicate])
+        db.execute(
+            f"INSERT INTO {self.table} (duplicate_id, survivor_id) VALUES (%s, %s)",
+            [duplicate, survivor],
+        )
+        return True
+
+    def unmerge(self, db: SqlCursor, survivor: str, duplicate: str) -> None:
+        db.execute(
+            f"DELETE FROM {self.table} WHERE duplicate_id = %s AND survivor_id = %s",
+            [duplicate, survivor],
+        )
