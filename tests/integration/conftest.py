@@ -22,6 +22,8 @@ from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient
 
+from domain.facts import ReportedFact
+
 from service import bootstrap
 from service.settings import REPO_ROOT, Settings, load_settings
 from service.topics import ensure_topics
@@ -152,6 +154,41 @@ class ServiceUnderTest:
             self._producer.close()
         if self._history is not None:
             self._history.close()
+
+
+class Desk:
+    """A store with every read model and the API, fed directly (ingestion is tested elsewhere)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.history = bootstrap.build_history(settings)
+        self.views = bootstrap.build_views(self.history)
+        self.projectors = bootstrap.build_projectors(settings, self.history, self.views)
+        self.client = TestClient(bootstrap.build_api(settings, self.history, self.views))
+        self.offset = 0
+
+    def record(self, *facts: ReportedFact) -> None:
+        """Record facts as if read from one Kafka partition, then bring every view up to date."""
+        batch = []
+        for fact in facts:
+            self.offset += 1
+            batch.append(("test:feed", self.offset, fact))
+        self.history.record(batch)
+        for projector in self.projectors:
+            projector.catch_up()
+
+    def page(self, customer: str = "C-1", **params: object) -> dict:
+        response = self.client.get(f"/customers/{customer}/timeline", params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+@pytest.fixture
+def desk(store: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
+    for name, value in store.items():
+        monkeypatch.setenv(name, value)
+    desk = Desk(load_settings())
+    yield desk
+    desk.history.close()
 
 
 @pytest.fixture(params=["postgres", "sqlite"])

@@ -2,45 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from domain.facts import ReportedFact
-from domain.history import CustomerHistory
-from projections.runner import Projector
-from projections.timeline import TimelineProjection
-from service import bootstrap
-from service.settings import load_settings
-from storage.views import ViewDatabase
 from tests.events import NOW
+from tests.integration.conftest import Desk
 
 pytestmark = pytest.mark.integration
-
-
-class Desk:
-    """A store with its timeline and API, fed directly (ingestion is tested elsewhere)."""
-
-    def __init__(self, history: CustomerHistory, views: ViewDatabase, client: TestClient) -> None:
-        self.history, self.views, self.client = history, views, client
-        self.projector = Projector(history, views, TimelineProjection(views))
-        self.offset = 0
-
-    def record(self, *facts: ReportedFact) -> None:
-        batch = []
-        for fact in facts:
-            self.offset += 1
-            batch.append(("test:feed", self.offset, fact))
-        self.history.record(batch)
-        self.projector.catch_up()
-
-    def page(self, **params: object) -> dict:
-        response = self.client.get("/customers/C-1/timeline", params=params)
-        assert response.status_code == 200, response.text
-        return response.json()
 
 
 def fact(n: int, hours_ago: float, event_type: str = "crm.contact.logged", channel: str = "phone",
@@ -49,17 +19,6 @@ def fact(n: int, hours_ago: float, event_type: str = "crm.contact.logged", chann
             else {"order_id": f"O-{n}", "amount": "10.00", "currency": "EUR", "items": [],
                   "channel": channel})
     return ReportedFact(f"e-{n}", event_type, "tests", customer, NOW - timedelta(hours=hours_ago), data)
-
-
-@pytest.fixture
-def desk(store: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
-    for name, value in store.items():
-        monkeypatch.setenv(name, value)
-    settings = load_settings()
-    history = bootstrap.build_history(settings)
-    views = bootstrap.build_views(history)
-    yield Desk(history, views, TestClient(bootstrap.build_api(settings, history, views)))
-    history.close()
 
 
 def test_filters_by_type_prefix_channel_and_time_range(desk: Desk) -> None:
