@@ -37,7 +37,7 @@ def _as_of(as_of: datetime | None) -> datetime:
 
 def _fold(side: ReadSide, customer_id: str, as_of: datetime) -> tuple[Any, list[str]]:
     root, members = side.group(customer_id)
-    facts = [fact for member in members for fact in side.history.customer_facts(member)]
+    facts = side.facts(members)
     if not any(f.occurred_at <= as_of for f in facts):
         raise HTTPException(404, f"no customer {customer_id!r} known as of {as_of.isoformat()}")
     return fold_customer(root, facts, as_of, side.policies), members

@@ -8,7 +8,8 @@ from fastapi import Request
 
 from domain.customer360 import Policies
 from domain.history import CustomerHistory
-from projections.customer360 import Customer360Projection, CustomerGroupFacts
+from domain.facts import CustomerFact
+from projections.customer360 import Customer360Projection
 from projections.identities import Identities
 from storage.views import ViewDatabase
 
@@ -19,7 +20,6 @@ class ReadSide:
     views: ViewDatabase
     policies: Policies
     identities: Identities
-    group_facts: CustomerGroupFacts
     customer_table: str
     alert_table: str
     page_size: int
@@ -29,14 +29,17 @@ class ReadSide:
               page_size: int) -> ReadSide:
         projection = Customer360Projection(history, views, policies)
         projection.create_tables(views)
-        return cls(history, views, policies, projection.identities, projection.group_facts,
-                   projection.table, projection.alerts, page_size)
+        return cls(history, views, policies, projection.identities, projection.table,
+                   projection.alerts, page_size)
 
     def group(self, customer_id: str) -> tuple[str, list[str]]:
         """The customer an id resolves to after merges, and every id in its group."""
         with self.views.read() as db:
-            root = self.identities.root(db, customer_id)
-            return root, self.identities.group(db, root)
+            return self.identities.groups(db, [customer_id])[customer_id]
+
+    def facts(self, members: list[str]) -> list[CustomerFact]:
+        by_member = self.history.customers_facts(members)
+        return [fact for member in members for fact in by_member[member]]
 
 
 def read_side(request: Request) -> ReadSide:

@@ -18,8 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from domain.customer360 import Alert, Customer360, Policies, fold_customer
-from domain.facts import CustomerFact
+from domain.customer360 import Customer360, Policies, fold_customer
 from domain.history import CustomerHistory
 from projections.identities import Identities
 from projections.runner import Positioned
@@ -48,26 +47,16 @@ def view_document(view: Customer360) -> dict[str, Any]:
     return document
 
 
-class CustomerGroupFacts:
-    """Reads the facts of a customer and of everyone merged into it."""
-
-    def __init__(self, history: CustomerHistory, identities: Identities) -> None:
-        self.history = history
-        self.identities = identities
-
-    def of(self, db: SqlCursor, customer_id: str) -> tuple[str, list[str], list[CustomerFact]]:
-        root = self.identities.root(db, customer_id)
-        members = self.identities.group(db, root)
-        facts = [fact for member in members for fact in self.history.customer_facts(member)]
-        return root, members, facts
+_COLUMNS = ("customer_id", "merged_into", "name", "email", "phone_digits", "status",
+            "loyalty_score", "loyalty_tier", "last_event_at", "streams", "document")
 
 
 class Customer360Projection:
     name = "customer360"
 
     def __init__(self, history: CustomerHistory, views: ViewDatabase, policies: Policies) -> None:
+        self.history = history
         self.identities = Identities(views)
-        self.group_facts = CustomerGroupFacts(history, self.identities)
         self.policies = policies
         self.table = views.table("customer_360")
         self.alerts = views.table("alerts")
@@ -83,6 +72,7 @@ class Customer360Projection:
                 " status TEXT NOT NULL,"
                 " loyalty_score INTEGER, loyalty_tier TEXT,"
                 " last_event_at BIGINT,"
+                " streams TEXT NOT NULL,"
                 " document TEXT NOT NULL)",
                 f"CREATE TABLE IF NOT EXISTS {self.alerts} ("
                 " alert_id TEXT PRIMARY KEY,"
@@ -107,55 +97,49 @@ class Customer360Projection:
             elif fact.event_type == "crm.account.unmerged":
                 touched.append(duplicate)
                 self.identities.unmerge(cursor, fact.customer_id, duplicate)
-        refreshed: set[str] = set()
-        for customer_id in dict.fromkeys(touched):
-            root = self.identities.root(cursor, customer_id)
-            if root not in refreshed:
-                refreshed.add(root)
-                self._refresh(cursor, root)
+        groups = dict(self.identities.groups(cursor, touched).values())
+        self._refresh(cursor, groups)
 
-    def _refresh(self, db: SqlCursor, root: str) -> None:
-        root, members, facts = self.group_facts.of(db, root)
-        if not facts:
-            return
-        as_of = max(f.occurred_at for f in facts)
-        view = fold_customer(root, facts, as_of, self.policies)
-        document = view_document(view)
-        document["merged_ids"] = members[1:]
-        self._upsert(db, root, None, view, document)
-        for duplicate in members[1:]:
-            self._upsert(db, duplicate, root, None, {"customer_id": duplicate, "merged_into": root})
-        self._raise(db, view.alerts)
+    def _refresh(self, db: SqlCursor, groups: dict[str, list[str]]) -> None:
+        """Fold again each group whose streams changed since its row was written.
 
-    def _upsert(
-        self,
-        db: SqlCursor,
-        customer_id: str,
-        merged_into: str | None,
-        view: Customer360 | None,
-        document: dict[str, Any],
-    ) -> None:
-        profile = view.profile if view else {}
-        db.execute(f"DELETE FROM {self.table} WHERE customer_id = %s", [customer_id])
+        Rows remember the stream versions they were folded from, so a catch-up
+        folds each customer about once, not once per batch that mentions it.
+        """
+        versions = self.history.stream_versions([m for members in groups.values() for m in members])
+        wanted = {
+            root: json.dumps([[m, versions[m]] for m in members])
+            for root, members in groups.items()
+        }
+        marks = ", ".join(["%s"] * len(wanted))
         db.execute(
-            f"INSERT INTO {self.table} (customer_id, merged_into, name, email, phone_digits,"
-            " status, loyalty_score, loyalty_tier, last_event_at, document)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                customer_id,
-                merged_into,
-                profile.get("name"),
-                (profile.get("email") or "").lower() or None,
-                "".join(ch for ch in profile.get("phone") or "" if ch.isdigit()) or None,
-                view.status if view else "merged",
-                view.loyalty.score if view else None,
-                view.loyalty.tier if view else None,
-                to_micros(view.last_event_time) if view and view.last_event_time else None,
-                json.dumps(document, sort_keys=True),
-            ],
+            f"SELECT customer_id, streams FROM {self.table} WHERE customer_id IN ({marks})",
+            list(wanted),
         )
-
-    def _raise(self, db: SqlCursor, alerts: list[Alert]) -> None:
+        written = {row["customer_id"]: row["streams"] for row in db.fetchall()}
+        changed = [root for root, streams in wanted.items() if written.get(root) != streams]
+        facts = self.history.customers_facts([m for root in changed for m in groups[root]])
+        rows, alerts = [], []
+        for root in changed:
+            group_facts = [fact for member in groups[root] for fact in facts[member]]
+            if not group_facts:
+                continue
+            view = fold_customer(root, group_facts, max(f.occurred_at for f in group_facts),
+                                 self.policies)
+            document = view_document(view)
+            document["merged_ids"] = groups[root][1:]
+            rows.append(_row(root, None, view, wanted[root], document))
+            rows += [_row(duplicate, root, None, "merged", {"customer_id": duplicate,
+                                                            "merged_into": root})
+                     for duplicate in groups[root][1:]]
+            alerts += view.alerts
+        updates = ", ".join(f"{column} = excluded.{column}" for column in _COLUMNS[1:])
+        db.executemany(
+            f"INSERT INTO {self.table} ({', '.join(_COLUMNS)})"
+            f" VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
+            f" ON CONFLICT (customer_id) DO UPDATE SET {updates}",
+            rows,
+        )
         db.executemany(
             f"INSERT INTO {self.alerts} (alert_id, kind, customer_id, raised_at, raised_time,"
             " status, details) VALUES (%s, %s, %s, %s, %s, 'open', %s)"
@@ -166,3 +150,21 @@ class Customer360Projection:
                 for a in alerts
             ],
         )
+
+
+def _row(customer_id: str, merged_into: str | None, view: Customer360 | None, streams: str,
+         document: dict[str, Any]) -> tuple[Any, ...]:
+    profile = view.profile if view else {}
+    return (
+        customer_id,
+        merged_into,
+        profile.get("name"),
+        (profile.get("email") or "").lower() or None,
+        "".join(ch for ch in profile.get("phone") or "" if ch.isdigit()) or None,
+        view.status if view else "merged",
+        view.loyalty.score if view else None,
+        view.loyalty.tier if view else None,
+        to_micros(view.last_event_time) if view and view.last_event_time else None,
+        streams,
+        json.dumps(document, sort_keys=True),
+    )

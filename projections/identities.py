@@ -11,6 +11,8 @@ an unmerge needs no rewriting of history. The table is written by the customer
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from storage.views import SqlCursor, ViewDatabase
 
 _MAX_CHAIN = 100
@@ -25,6 +27,27 @@ class Identities:
             f"CREATE TABLE IF NOT EXISTS {self.table} ("
             " duplicate_id TEXT PRIMARY KEY, survivor_id TEXT NOT NULL)"
         )
+
+    def groups(self, db: SqlCursor, customer_ids: Sequence[str]) -> dict[str, tuple[str, list[str]]]:
+        """(root, group) of each id; one query when, as usual, none of them was ever merged."""
+        ids = list(dict.fromkeys(customer_ids))
+        if not ids:
+            return {}
+        marks = ", ".join(["%s"] * len(ids))
+        db.execute(
+            f"SELECT duplicate_id, survivor_id FROM {self.table}"
+            f" WHERE duplicate_id IN ({marks}) OR survivor_id IN ({marks})",
+            [*ids, *ids],
+        )
+        merged = {id_ for row in db.fetchall() for id_ in row.values()}
+        result = {}
+        for customer_id in ids:
+            if customer_id in merged:
+                root = self.root(db, customer_id)
+                result[customer_id] = (root, self.group(db, root))
+            else:
+                result[customer_id] = (customer_id, [customer_id])
+        return result
 
     def root(self, db: SqlCursor, customer_id: str) -> str:
         current = customer_id

@@ -47,6 +47,10 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
             "SELECT originator_id, max(originator_version) AS version FROM {}.{} "
             "WHERE originator_id = ANY(%s) GROUP BY originator_id"
         ).format(schema, Identifier(self.events_table_name))
+        self._select_streams = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {}.{} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(schema, Identifier(self.events_table_name))
         self._select_positions = SQL(
             "SELECT application_name, notification_id FROM {}.{} WHERE application_name = ANY(%s)"
         ).format(schema, Identifier(self.tracking_table_name))
@@ -78,6 +82,21 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._select_versions, (list(stream_ids),))
             return {row["originator_id"]: row["version"] for row in curs.fetchall()}
+
+    def select_streams(self, stream_ids: Sequence[UUID]) -> list[StoredEvent]:
+        if not stream_ids:
+            return []
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_streams, (list(stream_ids),))
+            return [
+                StoredEvent(
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                for row in curs.fetchall()
+            ]
 
     def positions(self, names: Sequence[str]) -> dict[str, int]:
         if not names:

@@ -70,6 +70,21 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
                 versions.update({UUID(row[0]): row[1] for row in c.fetchall()})
         return versions
 
+    def select_streams(self, stream_ids: Sequence[UUID]) -> list[StoredEvent]:
+        events: list[StoredEvent] = []
+        for chunk in _chunks([sid.hex for sid in stream_ids]):
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(
+                    "SELECT originator_id, originator_version, topic, state "
+                    f"FROM {self.events_table_name} WHERE originator_id IN ({_marks(chunk)}) "
+                    "ORDER BY originator_id, originator_version",
+                    chunk,
+                )
+                events += [
+                    StoredEvent(UUID(row[0]), row[1], row[2], row[3]) for row in c.fetchall()
+                ]
+        return events
+
     def positions(self, names: Sequence[str]) -> dict[str, int]:
         found: dict[str, int] = {}
         for chunk in _chunks(names):
