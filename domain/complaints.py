@@ -1,11 +1,14 @@
-"""A complaint's lifecycle and its SLA verdicts on a 24x7 clock (SPEC §4, Complaint SLA).
+"""A complaint's lifecycle and its SLA verdicts (SPEC §4, Complaint SLA).
 
-A target is breached when its deadline passes without the response or the
-resolution, whether or not a later event arrives (``breaches(as_of)`` sees it),
-and a late response or resolution is a breach too. Escalation to a higher
-priority tightens the targets from the escalation on; a reopened complaint gets
-a new resolution target from the reopen time; a pause (waiting on the customer)
-stops the resolution clock, never the first-response clock.
+Two clocks run from the opening: first response and resolution, each with a
+deadline in the policy's calendar and an at-risk moment at 80% of its target.
+A deadline is breached when it passes unmet, whether or not any later event
+arrives (``verdicts(as_of)`` finds it), and a late response or resolution is a
+breach too. Escalation to a higher priority tightens open deadlines from the
+escalation on. A reopened complaint starts a new resolution clock (a new
+*cycle*) from the reopen time. A pause (waiting on the customer) stops the
+resolution clock, never the first-response clock: on resume the deadline moves
+by the paused business time.
 """
 
 from __future__ import annotations
@@ -13,21 +16,41 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-#: Default targets per priority: (first response, resolution).
-DEFAULT_TARGETS: dict[str, tuple[timedelta, timedelta]] = {
-    "urgent": (timedelta(hours=1), timedelta(hours=8)),
-    "high": (timedelta(hours=4), timedelta(hours=24)),
-    "normal": (timedelta(hours=24), timedelta(hours=72)),
-    "low": (timedelta(hours=72), timedelta(hours=168)),
-}
+from domain.sla_policy import PRIORITIES, SlaPolicy
 
 
 @dataclass(frozen=True)
-class Breach:
+class Verdict:
+    """A breach or an at-risk moment of one deadline; ``alert_id`` is stable across replays."""
+
     complaint_id: str
-    kind: str  # "first_response" or "resolution"
+    kind: str  # "breach" or "at_risk"
+    deadline: str  # "first_response" or "resolution"
+    cycle: int
     priority: str
     due: datetime
+    at: datetime  # when it happened: the deadline, or the at-risk moment
+
+    @property
+    def alert_id(self) -> str:
+        return f"sla:{self.complaint_id}:{self.deadline}:{self.cycle}:{self.kind}"
+
+
+@dataclass
+class Deadline:
+    name: str
+    cycle: int
+    target: timedelta
+    due: datetime
+    at_risk: datetime
+    met_at: datetime | None = None
+    #: While paused: open time left until the due and at-risk moments.
+    frozen: tuple[timedelta, timedelta] | None = None
+    paused_at: datetime | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.met_at is None
 
 
 @dataclass
@@ -35,75 +58,117 @@ class Complaint:
     complaint_id: str
     priority: str
     opened_at: datetime
+    policy: SlaPolicy
     category: str | None = None
-    targets: dict[str, tuple[timedelta, timedelta]] = field(default_factory=lambda: DEFAULT_TARGETS)
-    responded_at: datetime | None = None
     resolved_at: datetime | None = None
-    paused_since: datetime | None = None
-    response_due: datetime = field(init=False)
-    resolution_due: datetime = field(init=False)
-    settled: list[Breach] = field(default_factory=list)  # breaches already decided by an event
+    deadlines: list[Deadline] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        first, resolution = self.targets[self.priority]
-        self.response_due = self.opened_at + first
-        self.resolution_due = self.opened_at + resolution
+        targets = self.policy.targets_for(self.priority, self.category)
+        self.deadlines.append(self._deadline("first_response", 0, self.opened_at, targets.first_response))
+        self.deadlines.append(self._deadline("resolution", 0, self.opened_at, targets.resolution))
 
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
 
+    def _deadline(self, name: str, cycle: int, start: datetime, target: timedelta) -> Deadline:
+        calendar = self.policy.calendar
+        return Deadline(
+            name=name,
+            cycle=cycle,
+            target=target,
+            due=calendar.add(start, target),
+            at_risk=calendar.add(start, target * self.policy.at_risk_share),
+        )
+
+    def _current(self, name: str) -> Deadline:
+        return [d for d in self.deadlines if d.name == name][-1]
+
     def respond(self, at: datetime) -> None:
-        if self.responded_at is None:
-            self.responded_at = at
-            if at > self.response_due:
-                self._breach("first_response", self.response_due)
+        first = self._current("first_response")
+        if first.open:
+            first.met_at = at
 
     def escalate(self, at: datetime, priority: str | None) -> None:
-        if priority is None or priority not in self.targets:
+        if priority not in PRIORITIES or PRIORITIES.index(priority) <= PRIORITIES.index(self.priority):
             return
-        first, resolution = self.targets[priority]
-        if resolution < self.targets[self.priority][1]:
-            self.priority = priority
-            if self.responded_at is None:
-                self.response_due = min(self.response_due, at + first)
-            self.resolution_due = min(self.resolution_due, at + resolution)
+        self.priority = priority
+        targets = self.policy.targets_for(priority, self.category)
+        for deadline in self.deadlines:
+            if not deadline.open or deadline.frozen is not None:
+                continue
+            tighter = self._deadline(
+                deadline.name, deadline.cycle, at,
+                targets.first_response if deadline.name == "first_response" else targets.resolution,
+            )
+            deadline.due = min(deadline.due, tighter.due)
+            deadline.at_risk = min(deadline.at_risk, tighter.at_risk)
 
     def pause(self, at: datetime) -> None:
-        if self.paused_since is None and self.is_open:
-            self.paused_since = at
+        resolution = self._current("resolution")
+        if not self.is_open or resolution.frozen is not None:
+            return
+        calendar = self.policy.calendar
+        resolution.frozen = (calendar.between(at, resolution.due),
+                             calendar.between(at, resolution.at_risk))
+        resolution.paused_at = at
 
     def resume(self, at: datetime) -> None:
-        if self.paused_since is not None:
-            self.resolution_due += at - self.paused_since
-            self.paused_since = None
+        resolution = self._current("resolution")
+        if resolution.frozen is None:
+            return
+        left_due, left_risk = resolution.frozen
+        paused_at = resolution.paused_at
+        assert paused_at is not None
+        calendar = self.policy.calendar
+        # Moments already passed before the pause stay where they were.
+        if resolution.due > paused_at:
+            resolution.due = calendar.add(at, left_due)
+        if resolution.at_risk > paused_at:
+            resolution.at_risk = calendar.add(at, left_risk)
+        resolution.frozen = None
+        resolution.paused_at = None
 
     def resolve(self, at: datetime) -> None:
         if not self.is_open:
             return
         self.resume(at)
         self.resolved_at = at
-        if at > self.resolution_due:
-            self._breach("resolution", self.resolution_due)
+        self.respond(at)  # a resolution answers the customer too
+        self._current("resolution").met_at = at
 
     def reopen(self, at: datetime) -> None:
         if self.is_open:
             return
         self.resolved_at = None
-        self.resolution_due = at + self.targets[self.priority][1]
+        cycle = self._current("resolution").cycle + 1
+        target = self.policy.targets_for(self.priority, self.category).resolution
+        self.deadlines.append(self._deadline("resolution", cycle, at, target))
 
-    def breaches(self, as_of: datetime) -> list[Breach]:
-        """Every breach as of ``as_of``: settled ones and deadlines passed while waiting."""
-        found = [b for b in self.settled if b.due <= as_of]
-        if self.responded_at is None and self.response_due <= as_of:
-            found.append(Breach(self.complaint_id, "first_response", self.priority, self.response_due))
-        if self.is_open:
-            due = self.resolution_due
-            if self.paused_since is not None:
-                due += max(as_of - self.paused_since, timedelta(0))
-            if due <= as_of:
-                found.append(Breach(self.complaint_id, "resolution", self.priority, due))
+    def verdicts(self, as_of: datetime) -> list[Verdict]:
+        """Breaches and at-risk moments that have happened by ``as_of``."""
+        found = []
+        for deadline in self.deadlines:
+            # A paused clock cannot pass a moment after its pause.
+            horizon = min(as_of, deadline.paused_at) if deadline.paused_at else as_of
+            for kind, moment in (("at_risk", deadline.at_risk), ("breach", deadline.due)):
+                missed = deadline.met_at is None or deadline.met_at > moment
+                if missed and moment <= horizon:
+                    found.append(Verdict(self.complaint_id, kind, deadline.name, deadline.cycle,
+                                         self.priority, deadline.due, moment))
         return found
 
-    def _breach(self, kind: str, due: datetime) -> None:
-        self.settled.append(Breach(self.complaint_id, kind, self.priority, due))
+    def breaches(self, as_of: datetime) -> list[Verdict]:
+        return [v for v in self.verdicts(as_of) if v.kind == "breach"]
+
+    def next_moment(self, after: datetime) -> datetime | None:
+        """The next moment after ``after`` when a verdict may happen with no further event."""
+        moments = [
+            moment
+            for d in self.deadlines
+            if d.open and d.frozen is None
+            for moment in (d.at_risk, d.due)
+            if moment > after
+        ]
+        return min(moments) if moments else None

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from domain.complaints import DEFAULT_TARGETS, Breach, Complaint
+from domain.complaints import Complaint, Verdict
 from domain.facts import CustomerFact
 from domain.loyalty import LoyaltyInputs, LoyaltyPolicy, LoyaltyScore, NetOrder, loyalty_score
+from domain.sla_policy import DEFAULT_POLICY_BOOK, PolicyBook
 
 PROFILE_FIELDS = ("name", "email", "phone", "address", "country", "segment", "language")
 IDENTITY_TYPES = frozenset({"crm.account.merged", "crm.account.unmerged"})
@@ -51,9 +52,7 @@ class Alert:
 class Policies:
     loyalty: LoyaltyPolicy = LoyaltyPolicy()
     fatigue: FatiguePolicy = FatiguePolicy()
-    complaint_targets: dict[str, tuple[timedelta, timedelta]] = field(
-        default_factory=lambda: DEFAULT_TARGETS
-    )
+    sla: PolicyBook = DEFAULT_POLICY_BOOK
 
 
 @dataclass
@@ -172,7 +171,7 @@ def fold_customer(
             orders=[NetOrder(o.placed_at, o.net, o.currency) for o in net_orders],
             engagements=engagements,
             open_complaints=sum(1 for c in complaints.values() if c.is_open),
-            breaches=[b.due for b in breaches],
+            breaches=[b.at for b in breaches],
         ),
         as_of,
         policies.loyalty,
@@ -242,7 +241,7 @@ def _complaint_event(
     complaint_id = data["complaint_id"]
     if kind == "crm.complaint.opened":
         complaints[complaint_id] = Complaint(
-            complaint_id, data["priority"], at, data.get("category"), policies.complaint_targets
+            complaint_id, data["priority"], at, policies.sla.policy_for(at), data.get("category")
         )
         return
     complaint = complaints.get(complaint_id)
@@ -286,7 +285,7 @@ def _purchase_pattern(orders: list[_Order]) -> dict[str, Any]:
     }
 
 
-def _complaint_summary(complaints: dict[str, Complaint], breaches: list[Breach]) -> dict[str, Any]:
+def _complaint_summary(complaints: dict[str, Complaint], breaches: list[Verdict]) -> dict[str, Any]:
     last = max(complaints.values(), key=lambda c: c.opened_at, default=None)
     return {
         "open": sum(1 for c in complaints.values() if c.is_open),
