@@ -10,6 +10,7 @@ import threading
 import time
 
 from service.settings import REPO_ROOT, Settings, SettingsError, describe_settings, load_settings
+from service.sla_config import SlaConfigError
 
 
 def _up(settings: Settings, args: argparse.Namespace) -> None:
@@ -154,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         args.run(settings, args)
     except KeyboardInterrupt:
         pass
+    except SlaConfigError as error:
+        print(f"crm-timeline: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

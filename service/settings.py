@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.customer360 import FatiguePolicy, Policies
 from domain.loyalty import LoyaltyPolicy
+from domain.sla_policy import DEFAULT_POLICY_BOOK
+from service.sla_config import load_policy_book
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,6 +124,19 @@ class Settings(BaseSettings):
     )
     fatigue_window_days: int = Field(7, ge=1, description="Trailing window of contact fatigue.")
 
+    sla_policy_file: Path | None = Field(
+        None,
+        description="TOML SLA policy book (see config/sla-policy.example.toml); "
+        "unset: SPEC defaults on a 24x7 clock.",
+    )
+    sla_check_seconds: float = Field(
+        2.0, gt=0, le=60, description="How often the SLA clock looks for passed deadlines."
+    )
+    topic_alerts: str = Field("crm.alerts", min_length=1, description="Where alerts are published.")
+    alert_relay_seconds: float = Field(
+        0.5, gt=0, description="Pause of the alert outbox relay when nothing waits."
+    )
+
     api_host: str = Field("127.0.0.1", description="Address the HTTP API listens on.")
     api_port: int = Field(8080, ge=1, le=65535, description="Port of the HTTP API.")
     api_page_size: int = Field(50, ge=1, le=1000, description="Default timeline page size.")
@@ -170,6 +185,7 @@ class Settings(BaseSettings):
                 max_outbound=self.fatigue_max_outbound,
                 window=timedelta(days=self.fatigue_window_days),
             ),
+            sla=load_policy_book(self.sla_policy_file) if self.sla_policy_file else DEFAULT_POLICY_BOOK,
         )
 
     @property
