@@ -10,6 +10,8 @@ COPY consumers ./consumers
 COPY projections ./projections
 COPY api ./api
 COPY service ./service
+COPY outbox ./outbox
+COPY config ./config
 RUN pip install --no-cache-dir . \
     && useradd --system --uid 10001 crm
 USER crm

@@ -1,11 +1,14 @@
-"""``GET /alerts``: contact fatigue and consent alerts (SLA alerts join them later)."""
+"""Alerts for agents: list them, acknowledge them (who and when is recorded)."""
 
 from __future__ import annotations
 
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from pydantic import BaseModel, Field
 
 from api.deps import ReadSide, read_side
 
@@ -14,7 +17,8 @@ router = APIRouter(tags=["alerts"])
 
 @router.get("/alerts")
 def list_alerts(
-    kind: Annotated[str | None, Query(description="e.g. contact_fatigue, outbound_without_consent")] = None,
+    kind: Annotated[str | None, Query(description="sla_breach, sla_at_risk, contact_fatigue, "
+                                                  "outbound_without_consent")] = None,
     status: Annotated[Literal["open", "acknowledged"] | None, Query()] = None,
     customer_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -28,8 +32,9 @@ def list_alerts(
             params.append(value)
     with side.views.read() as db:
         db.execute(
-            "SELECT alert_id, kind, customer_id, raised_time, status, details"
-            f" FROM {side.alert_table} WHERE {' AND '.join(clauses)}"
+            "SELECT alert_id, kind, customer_id, raised_time, status, details, acknowledged_by,"
+            " acknowledged_at"
+            f" FROM {side.alert_book.alerts} WHERE {' AND '.join(clauses)}"
             " ORDER BY raised_at DESC, alert_id LIMIT %s",
             [*params, limit],
         )
@@ -37,3 +42,21 @@ def list_alerts(
     for row in rows:
         row["details"] = json.loads(row["details"])
     return {"alerts": rows}
+
+
+class Acknowledgement(BaseModel):
+    by: str = Field(min_length=1, max_length=100, description="Who acknowledges (agent id).")
+
+
+@router.post("/alerts/{alert_id}/ack")
+def acknowledge_alert(
+    alert_id: Annotated[str, Path(min_length=1, max_length=300)],
+    body: Acknowledgement,
+    side: ReadSide = Depends(read_side),
+) -> dict[str, Any]:
+    """Mark an alert acknowledged; the first acknowledgement stands (repeating it is harmless)."""
+    with side.views.write() as db:
+        alert = side.alert_book.acknowledge(db, alert_id, body.by, datetime.now(UTC))
+    if alert is None:
+        raise HTTPException(404, f"no alert {alert_id!r}")
+    return alert

@@ -9,6 +9,7 @@ from fastapi import Request
 from domain.customer360 import Policies
 from domain.history import CustomerHistory
 from domain.facts import CustomerFact
+from projections.alerts import AlertBook
 from projections.customer360 import Customer360Projection
 from projections.identities import Identities
 from storage.views import ViewDatabase
@@ -21,7 +22,7 @@ class ReadSide:
     policies: Policies
     identities: Identities
     customer_table: str
-    alert_table: str
+    alert_book: AlertBook
     page_size: int
 
     @classmethod
@@ -30,7 +31,7 @@ class ReadSide:
         projection = Customer360Projection(history, views, policies)
         projection.create_tables(views)
         return cls(history, views, policies, projection.identities, projection.table,
-                   projection.alerts, page_size)
+                   projection.alert_book, page_size)
 
     def group(self, customer_id: str) -> tuple[str, list[str]]:
         """The customer an id resolves to after merges, and every id in its group."""

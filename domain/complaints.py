@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from domain.sla_policy import PRIORITIES, SlaPolicy
+from domain.facts import CustomerFact
+from domain.sla_policy import PRIORITIES, PolicyBook, SlaPolicy
 
 
 @dataclass(frozen=True)
@@ -172,3 +173,30 @@ class Complaint:
             if moment > after
         ]
         return min(moments) if moments else None
+
+
+def record_complaint_fact(
+    complaints: dict[str, Complaint], fact: CustomerFact, book: PolicyBook
+) -> None:
+    """Apply one ``crm.complaint.*`` fact, in event-time order, to the complaints it names."""
+    data, at = fact.data, fact.occurred_at
+    complaint_id = data["complaint_id"]
+    if fact.event_type == "crm.complaint.opened":
+        complaints[complaint_id] = Complaint(
+            complaint_id, data["priority"], at, book.policy_for(at), data.get("category")
+        )
+        return
+    complaint = complaints.get(complaint_id)
+    if complaint is None:  # a follow-up whose opening is not (yet) known
+        return
+    action = {
+        "crm.complaint.responded": complaint.respond,
+        "crm.complaint.resolved": complaint.resolve,
+        "crm.complaint.reopened": complaint.reopen,
+        "crm.complaint.paused": complaint.pause,
+        "crm.complaint.resumed": complaint.resume,
+    }.get(fact.event_type)
+    if action is not None:
+        action(at)
+    elif fact.event_type == "crm.complaint.escalated":
+        complaint.escalate(at, data.get("priority"))

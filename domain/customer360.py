@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from domain.complaints import Complaint, Verdict
+from domain.alerts import Alert
+from domain.complaints import Complaint, Verdict, record_complaint_fact
 from domain.facts import CustomerFact
 from domain.loyalty import LoyaltyInputs, LoyaltyPolicy, LoyaltyScore, NetOrder, loyalty_score
 from domain.sla_policy import DEFAULT_POLICY_BOOK, PolicyBook
@@ -35,17 +36,6 @@ class FatiguePolicy:
 
     max_outbound: int = 3
     window: timedelta = timedelta(days=7)
-
-
-@dataclass(frozen=True)
-class Alert:
-    """A stable id makes an alert idempotent: raising it twice is raising it once."""
-
-    alert_id: str
-    kind: str
-    customer_id: str
-    raised_at: datetime
-    details: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -162,7 +152,7 @@ def fold_customer(
         elif kind == "crm.order.refunded" and data["order_id"] in orders:
             orders[data["order_id"]].refunded += Decimal(data["amount"])
         elif kind.startswith("crm.complaint."):
-            _complaint_event(complaints, kind, data, at, policies)
+            record_complaint_fact(complaints, fact, policies.sla)
 
     breaches = [b for c in complaints.values() for b in c.breaches(as_of)]
     net_orders = [o for o in orders.values() if not o.cancelled]
@@ -233,32 +223,6 @@ def _outbound_alerts(
                             "outbound_without_consent", customer_id, at,
                             {"channel": contact.data["channel"], "consent": consent}))
     return alerts
-
-
-def _complaint_event(
-    complaints: dict[str, Complaint], kind: str, data: dict[str, Any], at: datetime, policies: Policies
-) -> None:
-    complaint_id = data["complaint_id"]
-    if kind == "crm.complaint.opened":
-        complaints[complaint_id] = Complaint(
-            complaint_id, data["priority"], at, policies.sla.policy_for(at), data.get("category")
-        )
-        return
-    complaint = complaints.get(complaint_id)
-    if complaint is None:  # a follow-up whose opening is not (yet) known
-        return
-    if kind == "crm.complaint.responded":
-        complaint.respond(at)
-    elif kind == "crm.complaint.escalated":
-        complaint.escalate(at, data.get("priority"))
-    elif kind == "crm.complaint.resolved":
-        complaint.resolve(at)
-    elif kind == "crm.complaint.reopened":
-        complaint.reopen(at)
-    elif kind == "crm.complaint.paused":
-        complaint.pause(at)
-    elif kind == "crm.complaint.resumed":
-        complaint.resume(at)
 
 
 def _purchase_pattern(orders: list[_Order]) -> dict[str, Any]:

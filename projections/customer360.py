@@ -20,6 +20,7 @@ from typing import Any
 
 from domain.customer360 import Customer360, Policies, fold_customer
 from domain.history import CustomerHistory
+from projections.alerts import AlertBook
 from projections.identities import Identities
 from projections.runner import Positioned
 from projections.timeline import to_micros
@@ -59,7 +60,7 @@ class Customer360Projection:
         self.identities = Identities(views)
         self.policies = policies
         self.table = views.table("customer_360")
-        self.alerts = views.table("alerts")
+        self.alert_book = AlertBook(views)
 
     def create_tables(self, views: ViewDatabase) -> None:
         views.create_tables(
@@ -74,14 +75,7 @@ class Customer360Projection:
                 " last_event_at BIGINT,"
                 " streams TEXT NOT NULL,"
                 " document TEXT NOT NULL)",
-                f"CREATE TABLE IF NOT EXISTS {self.alerts} ("
-                " alert_id TEXT PRIMARY KEY,"
-                " kind TEXT NOT NULL,"
-                " customer_id TEXT NOT NULL,"
-                " raised_at BIGINT NOT NULL,"
-                " raised_time TEXT NOT NULL,"
-                " status TEXT NOT NULL,"
-                " details TEXT NOT NULL)",
+                *self.alert_book.create_statements(),
             ]
         )
 
@@ -140,16 +134,7 @@ class Customer360Projection:
             f" ON CONFLICT (customer_id) DO UPDATE SET {updates}",
             rows,
         )
-        db.executemany(
-            f"INSERT INTO {self.alerts} (alert_id, kind, customer_id, raised_at, raised_time,"
-            " status, details) VALUES (%s, %s, %s, %s, %s, 'open', %s)"
-            " ON CONFLICT (alert_id) DO NOTHING",
-            [
-                (a.alert_id, a.kind, a.customer_id, to_micros(a.raised_at),
-                 a.raised_at.isoformat(), json.dumps(to_json(a.details), sort_keys=True))
-                for a in alerts
-            ],
-        )
+        self.alert_book.raise_alerts(db, alerts)
 
 
 def _row(customer_id: str, merged_into: str | None, view: Customer360 | None, streams: str,

@@ -16,6 +16,8 @@ from psycopg import sql
 from api.app import create_api
 from consumers.app import Clock, build_ingestion, utc_now
 from domain.history import CustomerHistory
+from outbox.relay import AlertRelay
+from projections.complaint_sla import ComplaintSlaProjection
 from projections.customer360 import Customer360Projection
 from projections.runner import Projector, ReadModel
 from projections.timeline import TimelineProjection
@@ -60,10 +62,16 @@ def build_views(history: CustomerHistory) -> ViewDatabase:
 
 def read_models(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> list[ReadModel]:
     """Every live read model, in the order the projector starts them."""
+    policies = settings.policies()
     return [
         TimelineProjection(views),
-        Customer360Projection(history, views, settings.policies()),
+        Customer360Projection(history, views, policies),
+        ComplaintSlaProjection(history, views, policies.sla),
     ]
+
+
+def build_alert_relay(settings: Settings, views: ViewDatabase) -> AlertRelay:
+    return AlertRelay(views, settings.kafka_bootstrap, settings.topic_alerts)
 
 
 def build_projectors(

@@ -10,9 +10,11 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from functools import partial
 
 import uvicorn
 
+from projections.complaint_sla import ComplaintSlaProjection
 from service import bootstrap
 from service.settings import Settings
 from service.topics import ensure_topics
@@ -45,15 +47,21 @@ def run_consumer(settings: Settings) -> None:
 
 
 def start_projectors(settings: Settings, stop: threading.Event) -> list[threading.Thread]:
+    """Every read model following the history, the SLA clock, and the alert relay."""
+    ensure_topics(settings)
     history = bootstrap.build_history(settings)
     views = bootstrap.build_views(history)
-    threads = []
+    work: dict[str, Callable[[], None]] = {}
     for projector in bootstrap.build_projectors(settings, history, views):
-        thread = threading.Thread(
-            target=projector.run, args=(stop,), name=f"projection-{projector.read_model.name}"
-        )
+        work[f"projection-{projector.read_model.name}"] = partial(projector.run, stop)
+        if isinstance(projector.read_model, ComplaintSlaProjection):
+            work["sla-clock"] = partial(projector.read_model.run_clock, stop,
+                                        settings.sla_check_seconds)
+    relay = bootstrap.build_alert_relay(settings, views)
+    work["alert-relay"] = partial(relay.run, stop, settings.alert_relay_seconds)
+    threads = [threading.Thread(target=run, name=name) for name, run in work.items()]
+    for thread in threads:
         thread.start()
-        threads.append(thread)
     return threads
 
 

@@ -10,7 +10,7 @@ from service.settings import Settings
 
 def ensure_topics(settings: Settings) -> list[str]:
     """Create any missing topic of the service; return the names it created."""
-    wanted = [*settings.ingestion_topics, settings.topic_deadletter]
+    wanted = [*settings.ingestion_topics, settings.topic_deadletter, settings.topic_alerts]
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="crm-timeline-admin")
     try:
         missing = [name for name in wanted if name not in set(admin.list_topics())]

@@ -214,6 +214,7 @@ def _service(kafka_bootstrap: str, store: dict[str, str], tmp_path: Path) -> Ite
         "CRM_TOPIC_COMPLAINTS": f"t{run}.complaints",
         "CRM_TOPIC_ACCOUNTS": f"t{run}.accounts",
         "CRM_TOPIC_DEADLETTER": f"t{run}.deadletter",
+        "CRM_TOPIC_ALERTS": f"t{run}.alerts",
         "CRM_CONSUMER_GROUP": f"crm-test-{run}",
         "CRM_CONSUMER_SESSION_TIMEOUT_MS": "6000",
         "CRM_PROJECTION_POLL_SECONDS": "0.05",
@@ -227,7 +228,8 @@ def _service(kafka_bootstrap: str, store: dict[str, str], tmp_path: Path) -> Ite
         service.close()
         admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
         try:
-            admin.delete_topics([*service.settings.ingestion_topics, service.settings.topic_deadletter])
+            admin.delete_topics([*service.settings.ingestion_topics, service.settings.topic_deadletter,
+                                 service.settings.topic_alerts])
         finally:
             admin.close()
 

@@ -1,0 +1,1 @@
+"""Alerts leaving the service: the relay from the transactional outbox to Kafka."""

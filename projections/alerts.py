@@ -1,0 +1,135 @@
+"""The alert book: alerts stored for agents, and queued for ``crm.alerts`` in one transaction.
+
+Raising an alert inserts its row and its outbox message in the caller's
+transaction (the projection update that found it), both keyed by the alert's
+stable id with ``ON CONFLICT DO NOTHING``: an alert raised again (a re-applied
+batch, a replay of history) is neither stored nor queued twice, and an alert
+already published is never published again. SLA alerts also appear on the
+customer's timeline at the moment they happened.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from domain.alerts import Alert
+from projections.timeline import to_micros
+from storage.views import Row, SqlCursor, ViewDatabase
+
+_SLA_HEADLINES = {"sla_breach": "SLA breached", "sla_at_risk": "SLA at risk"}
+_SLA_TIMELINE_TYPES = {"sla_breach": "crm.sla.breached", "sla_at_risk": "crm.sla.at_risk"}
+
+
+def _sla_summary(alert: Alert) -> str:
+    d = alert.details
+    deadline = d["deadline"].replace("_", " ")
+    return (f"{_SLA_HEADLINES[alert.kind]}: {deadline} of complaint {d['complaint_id']} "
+            f"due {d['due']} ({d['priority']} priority)")
+
+
+def alert_message(alert: Alert) -> dict[str, Any]:
+    """The message published on ``crm.alerts`` (its key is the alert id)."""
+    return {
+        "alert_id": alert.alert_id,
+        "kind": alert.kind,
+        "customer_id": alert.customer_id,
+        "raised_at": alert.raised_at.isoformat(),
+        **alert.details,
+    }
+
+
+class AlertBook:
+    def __init__(self, views: ViewDatabase) -> None:
+        self.alerts = views.table("alerts")
+        self.outbox = views.table("alert_outbox")
+        self.timeline = views.table("timeline_entries")
+
+    def create_statements(self) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.alerts} ("
+            " alert_id TEXT PRIMARY KEY,"
+            " kind TEXT NOT NULL,"
+            " customer_id TEXT NOT NULL,"
+            " raised_at BIGINT NOT NULL,"
+            " raised_time TEXT NOT NULL,"
+            " status TEXT NOT NULL,"
+            " details TEXT NOT NULL,"
+            " acknowledged_by TEXT,"
+            " acknowledged_at TEXT)",
+            f"CREATE TABLE IF NOT EXISTS {self.outbox} ("
+            " alert_id TEXT PRIMARY KEY,"
+            " message TEXT NOT NULL,"
+            " queued_at BIGINT NOT NULL,"
+            " published_at BIGINT)",
+        ]
+
+    def raise_alerts(self, db: SqlCursor, alerts: Sequence[Alert]) -> None:
+        if not alerts:
+            return
+        queued_at = to_micros(datetime.now(UTC))  # orders the relay's work, nothing else
+        db.executemany(
+            f"INSERT INTO {self.alerts} (alert_id, kind, customer_id, raised_at, raised_time,"
+            " status, details) VALUES (%s, %s, %s, %s, %s, 'open', %s)"
+            " ON CONFLICT (alert_id) DO NOTHING",
+            [(a.alert_id, a.kind, a.customer_id, to_micros(a.raised_at), a.raised_at.isoformat(),
+              json.dumps(a.details, sort_keys=True)) for a in alerts],
+        )
+        db.executemany(
+            f"INSERT INTO {self.outbox} (alert_id, message, queued_at) VALUES (%s, %s, %s)"
+            " ON CONFLICT (alert_id) DO NOTHING",
+            [(a.alert_id, json.dumps(alert_message(a), sort_keys=True), queued_at)
+             for a in alerts],
+        )
+        sla = [a for a in alerts if a.kind in _SLA_HEADLINES]
+        db.executemany(
+            f"INSERT INTO {self.timeline} (customer_id, occurred_at, position, event_id,"
+            " event_type, source, channel, time, summary, data)"
+            " VALUES (%s, %s, %s, %s, %s, %s, NULL, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            [(a.customer_id, to_micros(a.raised_at), _timeline_position(a.alert_id), a.alert_id,
+              _SLA_TIMELINE_TYPES[a.kind], "crm-timeline/sla", a.raised_at.isoformat(),
+              _sla_summary(a), json.dumps(a.details, sort_keys=True)) for a in sla],
+        )
+
+    def acknowledge(self, db: SqlCursor, alert_id: str, by: str, at: datetime) -> Row | None:
+        """Record who acknowledged and when; the first acknowledgement stands."""
+        db.execute(
+            f"UPDATE {self.alerts} SET status = 'acknowledged', acknowledged_by = %s,"
+            " acknowledged_at = %s WHERE alert_id = %s AND status = 'open'",
+            [by, at.isoformat(), alert_id],
+        )
+        return self.get(db, alert_id)
+
+    def get(self, db: SqlCursor, alert_id: str) -> Row | None:
+        db.execute(
+            "SELECT alert_id, kind, customer_id, raised_time, status, details, acknowledged_by,"
+            f" acknowledged_at FROM {self.alerts} WHERE alert_id = %s",
+            [alert_id],
+        )
+        row = db.fetchone()
+        if row is not None:
+            row["details"] = json.loads(row["details"])
+        return row
+
+    def pending(self, db: SqlCursor, limit: int) -> list[Row]:
+        db.execute(
+            f"SELECT alert_id, message FROM {self.outbox} WHERE published_at IS NULL"
+            " ORDER BY queued_at, alert_id LIMIT %s",
+            [limit],
+        )
+        return db.fetchall()
+
+    def mark_published(self, db: SqlCursor, alert_ids: Sequence[str], at: datetime) -> None:
+        db.executemany(
+            f"UPDATE {self.outbox} SET published_at = %s WHERE alert_id = %s",
+            [(to_micros(at), alert_id) for alert_id in alert_ids],
+        )
+
+
+def _timeline_position(alert_id: str) -> int:
+    """Timeline rows of alerts have no store position: a stable negative stand-in."""
+    return -1 - zlib.crc32(alert_id.encode())

@@ -1,0 +1,121 @@
+"""Complaint SLA: deadlines of every complaint, and the clock that finds them passed.
+
+Two ways a verdict (breach or at-risk) is found, both raising alerts through
+the alert book in the same transaction as the state they come from:
+
+* ``apply``: a batch of complaint facts refolds each complaint it names and
+  judges it as of now (a late response is a breach at once);
+* ``check_due``: the SLA clock, every few seconds, judges the complaints whose
+  next moment (an at-risk point or a deadline) has passed with no event at all.
+
+``complaint_clocks.next_check`` holds each open complaint's next moment, so the
+clock reads only the complaints that are due. The clock is injected, so tests
+move time instead of waiting for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from domain.alerts import sla_alert
+from domain.complaints import Complaint, record_complaint_fact
+from domain.customer360 import by_event_time
+from domain.history import CustomerHistory
+from domain.sla_policy import PolicyBook
+from projections.alerts import AlertBook
+from projections.runner import Positioned
+from projections.timeline import to_micros
+from storage.views import SqlCursor, ViewDatabase
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ComplaintSlaProjection:
+    name = "complaint_sla"
+
+    def __init__(self, history: CustomerHistory, views: ViewDatabase, book: PolicyBook,
+                 clock: Clock = utc_now) -> None:
+        self.history = history
+        self.views = views
+        self.book = book
+        self.clock = clock
+        self.alert_book = AlertBook(views)
+        self.table = views.table("complaint_clocks")
+
+    def create_tables(self, views: ViewDatabase) -> None:
+        views.create_tables([
+            f"CREATE TABLE IF NOT EXISTS {self.table} ("
+            " complaint_id TEXT PRIMARY KEY,"
+            " customer_id TEXT NOT NULL,"
+            " priority TEXT NOT NULL,"
+            " status TEXT NOT NULL,"
+            " next_check BIGINT)",
+            *self.alert_book.create_statements(),
+        ])
+
+    def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None:
+        named = {
+            item.fact.data["complaint_id"]: item.fact.customer_id
+            for item in batch
+            if item.fact.event_type.startswith("crm.complaint.")
+        }
+        if named:
+            self._judge(cursor, named, self.clock())
+
+    def check_due(self, now: datetime | None = None) -> int:
+        """Judge every complaint whose next moment has passed; return how many."""
+        now = now or self.clock()
+        with self.views.write() as db:
+            db.execute(
+                f"SELECT complaint_id, customer_id FROM {self.table}"
+                " WHERE next_check IS NOT NULL AND next_check <= %s",
+                [to_micros(now)],
+            )
+            due = {row["complaint_id"]: row["customer_id"] for row in db.fetchall()}
+            if due:
+                self._judge(db, due, now)
+        return len(due)
+
+    def run_clock(self, stop: threading.Event, every_seconds: float) -> None:
+        while not stop.wait(every_seconds):
+            try:
+                self.check_due()
+            except Exception:
+                log.exception("the SLA clock failed a round; trying again")
+
+    def _judge(self, db: SqlCursor, complaints: dict[str, str], now: datetime) -> None:
+        facts = self.history.customers_facts(sorted(set(complaints.values())))
+        rows, alerts = [], []
+        for complaint_id, customer_id in complaints.items():
+            complaint = self._replay(complaint_id, facts[customer_id])
+            if complaint is None:
+                continue
+            alerts += [sla_alert(customer_id, v) for v in complaint.verdicts(now)]
+            next_moment = complaint.next_moment(now)
+            rows.append((complaint_id, customer_id, complaint.priority,
+                         "open" if complaint.is_open else "resolved",
+                         to_micros(next_moment) if next_moment else None))
+        db.executemany(
+            f"INSERT INTO {self.table} (complaint_id, customer_id, priority, status, next_check)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (complaint_id) DO UPDATE SET"
+            " customer_id = excluded.customer_id, priority = excluded.priority,"
+            " status = excluded.status, next_check = excluded.next_check",
+            rows,
+        )
+        self.alert_book.raise_alerts(db, alerts)
+
+    def _replay(self, complaint_id: str, facts: list) -> Complaint | None:
+        complaints: dict[str, Complaint] = {}
+        for fact in by_event_time(facts):
+            if fact.event_type.startswith("crm.complaint.") and fact.data["complaint_id"] == complaint_id:
+                record_complaint_fact(complaints, fact, self.book)
+        return complaints.get(complaint_id)

@@ -1,0 +1,97 @@
+"""The SLA clock on a real store: breaches found with no event at all, alerts acknowledged."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from domain.facts import ReportedFact
+from projections.complaint_sla import ComplaintSlaProjection
+from tests.events import NOW
+from tests.integration.conftest import Desk
+
+pytestmark = pytest.mark.integration
+
+H = timedelta(hours=1)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def complaint(n: int, event_type: str, at: datetime, complaint_id: str = "K-1", **data: Any) -> ReportedFact:
+    return ReportedFact(f"k-{n}", event_type, "tests", "C-1", at,
+                        {"complaint_id": complaint_id, **data})
+
+
+@pytest.fixture
+def sla(desk: Desk) -> tuple[Desk, ComplaintSlaProjection, Clock]:
+    clock = Clock(NOW)
+    projection = next(p.read_model for p in desk.projectors
+                      if isinstance(p.read_model, ComplaintSlaProjection))
+    projection.clock = clock
+    return desk, projection, clock
+
+
+def alerts(desk: Desk, **params: str) -> list[tuple[str, str]]:
+    found = desk.client.get("/alerts", params=params).json()["alerts"]
+    return sorted((a["kind"], a["details"]["deadline"]) for a in found)
+
+
+def test_a_complaint_without_any_event_breaches_when_the_clock_passes_its_deadline(sla) -> None:
+    desk, projection, clock = sla
+    desk.record(complaint(1, "crm.complaint.opened", NOW - H, priority="high", category="delivery"))
+    assert alerts(desk) == []
+    assert projection.check_due(NOW + 2 * H) == 0  # at risk at 3.2 h after opening
+    assert projection.check_due(NOW + 2.3 * H) == 1
+    assert alerts(desk) == [("sla_at_risk", "first_response")]
+    projection.check_due(NOW + 3 * H + timedelta(seconds=1))
+    assert alerts(desk, kind="sla_breach") == [("sla_breach", "first_response")]
+    # The same deadlines judged again raise nothing new.
+    projection.check_due(NOW + 3.5 * H)
+    assert len(alerts(desk)) == 2
+    timeline = desk.page()["entries"]
+    assert [e["type"] for e in timeline] == ["crm.sla.breached", "crm.sla.at_risk", "crm.complaint.opened"]
+    assert timeline[0]["summary"].startswith("SLA breached: first response of complaint K-1 due")
+    view = desk.client.get("/customers/C-1", params={"as_of": (NOW + 4 * H).isoformat()}).json()
+    assert view["flags"]["open_sla_breach"] is True and view["complaints"]["sla_breaches"] == 1
+
+
+def test_answered_late_breaches_answered_in_time_does_not(sla) -> None:
+    desk, projection, clock = sla
+    clock.now = NOW
+    desk.record(
+        complaint(1, "crm.complaint.opened", NOW - 10 * H, "K-late", priority="high"),
+        complaint(2, "crm.complaint.responded", NOW - 5 * H, "K-late"),
+        complaint(3, "crm.complaint.opened", NOW - 10 * H, "K-fine", priority="high"),
+        complaint(4, "crm.complaint.responded", NOW - 9 * H, "K-fine"),
+        complaint(5, "crm.complaint.resolved", NOW - 8 * H, "K-fine"),
+    )
+    found = desk.client.get("/alerts").json()["alerts"]
+    assert sorted((a["details"]["complaint_id"], a["kind"]) for a in found) == [
+        ("K-late", "sla_at_risk"), ("K-late", "sla_breach")]
+    projection.check_due(NOW + 100 * H)
+    found = desk.client.get("/alerts", params={"kind": "sla_breach"}).json()["alerts"]
+    assert sorted((a["details"]["complaint_id"], a["details"]["deadline"]) for a in found) == [
+        ("K-late", "first_response"), ("K-late", "resolution")]
+
+
+def test_alerts_are_acknowledged_once_with_who_and_when(sla) -> None:
+    desk, projection, clock = sla
+    desk.record(complaint(1, "crm.complaint.opened", NOW - 5 * H, priority="high"))
+    alert_id = desk.client.get("/alerts", params={"kind": "sla_breach"}).json()["alerts"][0]["alert_id"]
+    first = desk.client.post(f"/alerts/{alert_id}/ack", json={"by": "agent-7"})
+    assert first.status_code == 200
+    assert (first.json()["status"], first.json()["acknowledged_by"]) == ("acknowledged", "agent-7")
+    again = desk.client.post(f"/alerts/{alert_id}/ack", json={"by": "agent-9"}).json()
+    assert again["acknowledged_by"] == "agent-7" and again["acknowledged_at"] == first.json()["acknowledged_at"]
+    assert [a["alert_id"] for a in desk.client.get("/alerts", params={"status": "acknowledged"}).json()[
+        "alerts"]] == [alert_id]
+    assert desk.client.post("/alerts/nope/ack", json={"by": "agent-7"}).status_code == 404
+    assert desk.client.post(f"/alerts/{alert_id}/ack", json={}).status_code == 422
