@@ -59,7 +59,7 @@ def main() -> None:
     reference = time.perf_counter() - started
     print(f"reference (read and decode, no projection): {total / reference:,.0f} events/s")
 
-    views = bootstrap.build_views(history)
+    views = bootstrap.build_views(settings, history)
     overall = 0.0
     for projector in bootstrap.build_projectors(settings, history, views):
         started = time.perf_counter()

@@ -17,14 +17,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.specification import AsyncAPI
 
 from consumers.deadletter import DeadLetters
-from consumers.intake import sort_batch
+from consumers.intake import kafka_source, sort_batch
 from consumers.positions import SeekToStoredPositions
 from domain.history import CustomerHistory
 
@@ -57,6 +57,18 @@ async def _parse_any_headers(
 
 async def _raw_values(message: Any, original_decoder: Callable[..., Awaitable[Any]]) -> Any:
     return [record.value for record in message.raw_message]
+
+
+def _caught_up(records: tuple[ConsumerRecord, ...], consumer: Any) -> dict[str, bool]:
+    """Per partition in the batch: whether the batch reached the partition's end."""
+    last: dict[tuple[str, int], int] = {}
+    for record in records:
+        last[(record.topic, record.partition)] = record.offset
+    ends = {tp: consumer.highwater(TopicPartition(*tp)) for tp in last}
+    return {
+        kafka_source(*tp): ends[tp] is not None and offset + 1 >= ends[tp]
+        for tp, offset in last.items()
+    }
 
 
 def build_ingestion(
@@ -99,10 +111,11 @@ def build_ingestion(
     async def ingest(message: KafkaMessage) -> None:
         records: tuple[ConsumerRecord, ...] = message.raw_message  # type: ignore[assignment]
         intake = sort_batch(records, now=clock(), max_future=max_future)
+        caught_up = _caught_up(records, message.consumer)
         try:
             if intake.rejected:
                 await dead_letters.publish(intake.rejected)
-            outcome = await anyio.to_thread.run_sync(history.record, intake.positions)
+            outcome = await anyio.to_thread.run_sync(history.record, intake.positions, caught_up)
         except Exception:
             log.exception("storing a batch of %d records failed; rewinding", len(records))
             await asyncio.sleep(retry_pause_seconds)

@@ -164,16 +164,21 @@ class Complaint:
         return [v for v in self.verdicts(as_of) if v.kind == "breach"]
 
     def next_moment(self, after: datetime) -> datetime | None:
-        """The next moment after ``after`` when a verdict may happen with no further event."""
+        """The next moment after ``after`` at which a verdict happens unless an event comes.
+
+        A deadline met late still has verdicts after ``after`` when it was judged
+        early (while ingestion was behind); a paused clock's later moments move on
+        resume, so they wait for the resume event.
+        """
         moments = [
             moment
             for d in self.deadlines
-            if d.open and d.frozen is None
             for moment in (d.at_risk, d.due)
             if moment > after
+            and (d.met_at is None or d.met_at > moment)
+            and (d.paused_at is None or moment <= d.paused_at)
         ]
-        return min(moments) if moments else None
-
+        return min(moments, default=None)
 
 def record_complaint_fact(
     complaints: dict[str, Complaint], fact: CustomerFact, book: PolicyBook

@@ -47,6 +47,10 @@ class HistoryRecorder(ProcessRecorder, ABC):
         """The recorded position of each named source that has one."""
 
     @abstractmethod
+    def sources_caught_up(self) -> dict[str, bool]:
+        """Per source, whether its last recorded batch reached the end of what it held."""
+
+    @abstractmethod
     def select_streams(self, stream_ids: Sequence[UUID]) -> list[StoredEvent]:
         """Every stored event of the given streams, in stream order (one query, not one each)."""
 
@@ -87,9 +91,17 @@ class CustomerHistory(Application[UUID]):
         """The last recorded position of a source (e.g. ``kafka:crm.orders/3``)."""
         return self.recorder.positions([source]).get(source)
 
+    def caught_up(self) -> bool:
+        """Whether every source's last batch reached its end: the history has heard all
+        that upstream had published. While not, "nothing happened by then" (an SLA
+        deadline passing unanswered) is only safe to judge up to each customer's
+        latest recorded event, since a customer's events arrive in order."""
+        return all(self.recorder.sources_caught_up().values())
+
     def record(
         self,
         facts: Sequence[tuple[str, int, ReportedFact | None]],
+        caught_up: Mapping[str, bool] | None = None,
     ) -> RecordingOutcome:
         """Record facts read from positioned sources, each at most once.
 
@@ -101,7 +113,7 @@ class CustomerHistory(Application[UUID]):
         """
         for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
             try:
-                return self._record_once(facts)
+                return self._record_once(facts, caught_up or {})
             except IntegrityError:
                 # Another writer recorded some of these first (a rebalance, a
                 # retry after a lost commit acknowledgement): forget what we
@@ -112,7 +124,9 @@ class CustomerHistory(Application[UUID]):
         raise AssertionError("unreachable")
 
     def _record_once(
-        self, facts: Sequence[tuple[str, int, ReportedFact | None]]
+        self,
+        facts: Sequence[tuple[str, int, ReportedFact | None]],
+        caught_up: Mapping[str, bool],
     ) -> RecordingOutcome:
         done = self.recorder.positions(sorted({source for source, _, _ in facts}))
         fresh = [(s, p, f) for s, p, f in facts if p > done.get(s, -1)]
@@ -134,6 +148,7 @@ class CustomerHistory(Application[UUID]):
                 events,
                 positions=[Tracking(s, p) for s, p in new_positions.items()],
                 event_ids=[f.event_id for f in to_store],
+                caught_up={s: c for s, c in caught_up.items() if s in new_positions},
             )
             for event in events:
                 self._versions[event.originator_id] = event.originator_version

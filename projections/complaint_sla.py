@@ -93,14 +93,20 @@ class ComplaintSlaProjection:
                 log.exception("the SLA clock failed a round; trying again")
 
     def _judge(self, db: SqlCursor, complaints: dict[str, str], now: datetime) -> None:
+        """Judge as of ``now``; while ingestion is behind, only up to each customer's
+        latest recorded event: what happened before it is all heard, since a
+        customer's events arrive in order, but later answers may still be on their way.
+        """
         facts = self.history.customers_facts(sorted(set(complaints.values())))
+        caught_up = self.history.caught_up()
         rows, alerts = [], []
         for complaint_id, customer_id in complaints.items():
             complaint = self._replay(complaint_id, facts[customer_id])
             if complaint is None:
                 continue
-            alerts += [sla_alert(customer_id, v) for v in complaint.verdicts(now)]
-            next_moment = complaint.next_moment(now)
+            heard = now if caught_up else min(now, max(f.occurred_at for f in facts[customer_id]))
+            alerts += [sla_alert(customer_id, v) for v in complaint.verdicts(heard)]
+            next_moment = complaint.next_moment(heard)
             rows.append((complaint_id, customer_id, complaint.priority,
                          "open" if complaint.is_open else "resolved",
                          to_micros(next_moment) if next_moment else None))

@@ -6,6 +6,8 @@ store, read models, Kafka ingestion and API is visible in one module.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import psycopg
@@ -22,7 +24,7 @@ from projections.customer360 import Customer360Projection
 from projections.runner import Projector, ReadModel
 from projections.timeline import TimelineProjection
 from service.settings import Settings
-from storage.views import ViewDatabase
+from storage.views import SCHEMA_LOCK, ViewDatabase
 
 
 def history_environment(settings: Settings) -> dict[str, str]:
@@ -49,15 +51,35 @@ def history_environment(settings: Settings) -> dict[str, str]:
     }
 
 
+
+@contextmanager
+def _creating_tables(settings: Settings) -> Iterator[None]:
+    """Two processes starting together (consumer and projector) must not create tables
+    at once: PostgreSQL's CREATE ... IF NOT EXISTS is not safe against that."""
+    if settings.store == "sqlite":
+        yield
+        return
+    with psycopg.connect(settings.postgres_dsn(), autocommit=True, connect_timeout=10) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+
+
 def build_history(settings: Settings) -> CustomerHistory:
-    if settings.store == "postgres":
-        _ensure_schema(settings)
-    return CustomerHistory(env=history_environment(settings))
+    with _creating_tables(settings):
+        if settings.store == "postgres":
+            with psycopg.connect(settings.postgres_dsn(), autocommit=True) as conn:
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    sql.Identifier(settings.postgres_schema)))
+        return CustomerHistory(env=history_environment(settings))
 
 
-def build_views(history: CustomerHistory) -> ViewDatabase:
+def build_views(settings: Settings, history: CustomerHistory) -> ViewDatabase:
     """Read models share the history's database and connection pool."""
-    return ViewDatabase(history.recorder.datastore)  # type: ignore[attr-defined]
+    with _creating_tables(settings):
+        return ViewDatabase(history.recorder.datastore)  # type: ignore[attr-defined]
 
 
 def read_models(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> list[ReadModel]:
@@ -107,10 +129,3 @@ def build_ingestion_app(
 
 def build_api(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> FastAPI:
     return create_api(history, views, settings.policies(), page_size=settings.api_page_size)
-
-
-def _ensure_schema(settings: Settings) -> None:
-    with psycopg.connect(settings.postgres_dsn(), autocommit=True, connect_timeout=10) as conn:
-        conn.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.postgres_schema))
-        )

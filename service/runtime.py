@@ -50,7 +50,7 @@ def start_projectors(settings: Settings, stop: threading.Event) -> list[threadin
     """Every read model following the history, the SLA clock, and the alert relay."""
     ensure_topics(settings)
     history = bootstrap.build_history(settings)
-    views = bootstrap.build_views(history)
+    views = bootstrap.build_views(settings, history)
     work: dict[str, Callable[[], None]] = {}
     for projector in bootstrap.build_projectors(settings, history, views):
         work[f"projection-{projector.read_model.name}"] = partial(projector.run, stop)
@@ -77,7 +77,7 @@ def run_projectors(settings: Settings) -> None:
 
 def api_server(settings: Settings) -> uvicorn.Server:
     history = bootstrap.build_history(settings)
-    views = bootstrap.build_views(history)
+    views = bootstrap.build_views(settings, history)
     config = uvicorn.Config(
         bootstrap.build_api(settings, history, views),
         host=settings.api_host,

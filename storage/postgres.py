@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -37,6 +37,19 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
                 schema, self.event_ids_table
             )
         )
+        self.sources_table = Identifier(f"{events_table_name}_sources"[:63])
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {}.{} (source text PRIMARY KEY, caught_up boolean NOT NULL)"
+            ).format(schema, self.sources_table)
+        )
+        self._upsert_source = SQL(
+            "INSERT INTO {}.{} (source, caught_up) VALUES (%s, %s) "
+            "ON CONFLICT (source) DO UPDATE SET caught_up = excluded.caught_up"
+        ).format(schema, self.sources_table)
+        self._select_sources = SQL("SELECT source, caught_up FROM {}.{}").format(
+            schema, self.sources_table
+        )
         self._insert_ids = SQL("INSERT INTO {}.{} (event_id) SELECT unnest(%s::text[])").format(
             schema, self.event_ids_table
         )
@@ -67,7 +80,15 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
         event_ids: Sequence[str] = kwargs.get("event_ids", ())
         if event_ids:
             curs.execute(self._insert_ids, (list(event_ids),))
+        caught_up: Mapping[str, bool] = kwargs.get("caught_up", {})
+        for source, done in caught_up.items():
+            curs.execute(self._upsert_source, (source, done))
         super()._insert_events(curs, stored_events, **kwargs)
+
+    def sources_caught_up(self) -> dict[str, bool]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_sources)
+            return {row["source"]: row["caught_up"] for row in curs.fetchall()}
 
     def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
         if not event_ids:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +21,7 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
 
     def __init__(self, datastore: SQLiteDatastore, *, events_table_name: str = "stored_events"):
         self.event_ids_table = f"{events_table_name}_ids"
+        self.sources_table = f"{events_table_name}_sources"
         super().__init__(datastore, events_table_name=events_table_name)
 
     def construct_create_table_statements(self) -> list[str]:
@@ -28,6 +29,8 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
             *super().construct_create_table_statements(),
             f"CREATE TABLE IF NOT EXISTS {self.event_ids_table} "
             "(event_id TEXT PRIMARY KEY) WITHOUT ROWID",
+            f"CREATE TABLE IF NOT EXISTS {self.sources_table} "
+            "(source TEXT PRIMARY KEY, caught_up INTEGER NOT NULL)",
         ]
 
     def _insert_events(
@@ -44,7 +47,18 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
             f"INSERT INTO {self.event_ids_table} (event_id) VALUES (?)",
             [(event_id,) for event_id in event_ids],
         )
+        caught_up: Mapping[str, bool] = kwargs.get("caught_up", {})
+        c.executemany(
+            f"INSERT INTO {self.sources_table} (source, caught_up) VALUES (?, ?) "
+            "ON CONFLICT (source) DO UPDATE SET caught_up = excluded.caught_up",
+            [(source, int(done)) for source, done in caught_up.items()],
+        )
         return super()._insert_events(c, stored_events, **kwargs)
+
+    def sources_caught_up(self) -> dict[str, bool]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT source, caught_up FROM {self.sources_table}")
+            return {row[0]: bool(row[1]) for row in c.fetchall()}
 
     def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()

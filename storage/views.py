@@ -18,6 +18,8 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 Dialect = Literal["postgres", "sqlite"]
+#: The PostgreSQL advisory lock held while creating tables (see service/bootstrap.py).
+SCHEMA_LOCK = 0x63726D74
 Row = dict[str, Any]
 
 
@@ -70,6 +72,8 @@ class ViewDatabase:
 
     def create_tables(self, statements: Sequence[str]) -> None:
         with self._raw_transaction(commit=True) as cursor:
+            if self.dialect == "postgres":  # CREATE ... IF NOT EXISTS races between processes
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SCHEMA_LOCK])
             for statement in statements:
                 cursor.execute(statement)
 

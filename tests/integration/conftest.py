@@ -126,7 +126,7 @@ class ServiceUnderTest:
     @property
     def views(self):  # noqa: ANN201
         if self._views is None:
-            self._views = bootstrap.build_views(self.history)
+            self._views = bootstrap.build_views(self.settings, self.history)
             for model in bootstrap.read_models(self.settings, self.history, self._views):
                 model.create_tables(self._views)
         return self._views
@@ -161,7 +161,7 @@ class Desk:
 
     def __init__(self, settings: Settings) -> None:
         self.history = bootstrap.build_history(settings)
-        self.views = bootstrap.build_views(self.history)
+        self.views = bootstrap.build_views(settings, self.history)
         self.projectors = bootstrap.build_projectors(settings, self.history, self.views)
         self.client = TestClient(bootstrap.build_api(settings, self.history, self.views))
         self.offset = 0
