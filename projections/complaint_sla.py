@@ -16,7 +16,6 @@ move time instead of waiting for it.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -84,13 +83,6 @@ class ComplaintSlaProjection:
             if due:
                 self._judge(db, due, now)
         return len(due)
-
-    def run_clock(self, stop: threading.Event, every_seconds: float) -> None:
-        while not stop.wait(every_seconds):
-            try:
-                self.check_due()
-            except Exception:
-                log.exception("the SLA clock failed a round; trying again")
 
     def _judge(self, db: SqlCursor, complaints: dict[str, str], now: datetime) -> None:
         """Judge as of ``now``; while ingestion is behind, only up to each customer's

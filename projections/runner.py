@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,7 +44,7 @@ class ReadModel(Protocol):
 
 
 class Projector:
-    """Keeps one read model up to date with the customer history."""
+    """Keeps one read model up to date with the customer history, a batch per ``step``."""
 
     def __init__(
         self,
@@ -87,13 +88,45 @@ class Projector:
             total += count
         return total
 
+
+class ProjectionLoop:
+    """Steps every read model in turn, in one thread, plus periodic work (the SLA clock).
+
+    One writer at a time is all SQLite allows, and enough for PostgreSQL: the
+    work is in the database and in Python, not in waiting. A failing batch is
+    logged and tried again; the other read models go on meanwhile.
+    """
+
+    def __init__(
+        self,
+        projectors: Sequence[Projector],
+        *,
+        poll_seconds: float,
+        periodic: Sequence[tuple[float, Callable[[], object]]] = (),
+    ) -> None:
+        self.projectors = projectors
+        self.poll_seconds = poll_seconds
+        self.periodic = list(periodic)
+
     def run(self, stop: threading.Event) -> None:
-        """Follow the history until ``stop`` is set."""
-        log.info("projection %s following from position %d", self.read_model.name, self.position)
+        for projector in self.projectors:
+            log.info("projection %s following from position %d",
+                     projector.read_model.name, projector.position)
+        next_due = [time.monotonic() + every for every, _ in self.periodic]
         while not stop.is_set():
-            try:
-                if not self.step():
-                    stop.wait(self.poll_seconds)
-            except Exception:
-                log.exception("projection %s failed a batch; retrying", self.read_model.name)
-                stop.wait(1.0)
+            progressed = False
+            for projector in self.projectors:
+                try:
+                    progressed |= bool(projector.step())
+                except Exception:
+                    log.exception("projection %s failed a batch; retrying",
+                                  projector.read_model.name)
+            for index, (every, task) in enumerate(self.periodic):
+                if time.monotonic() >= next_due[index]:
+                    next_due[index] = time.monotonic() + every
+                    try:
+                        task()
+                    except Exception:
+                        log.exception("periodic %s failed; retrying", getattr(task, "__name__", task))
+            if not progressed:
+                stop.wait(self.poll_seconds)

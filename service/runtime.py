@@ -10,11 +10,11 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from functools import partial
 
 import uvicorn
 
 from projections.complaint_sla import ComplaintSlaProjection
+from projections.runner import ProjectionLoop
 from service import bootstrap
 from service.settings import Settings
 from service.topics import ensure_topics
@@ -47,19 +47,20 @@ def run_consumer(settings: Settings) -> None:
 
 
 def start_projectors(settings: Settings, stop: threading.Event) -> list[threading.Thread]:
-    """Every read model following the history, the SLA clock, and the alert relay."""
+    """Every read model following the history with the SLA clock, and the alert relay."""
     ensure_topics(settings)
     history = bootstrap.build_history(settings)
     views = bootstrap.build_views(settings, history)
-    work: dict[str, Callable[[], None]] = {}
-    for projector in bootstrap.build_projectors(settings, history, views):
-        work[f"projection-{projector.read_model.name}"] = partial(projector.run, stop)
-        if isinstance(projector.read_model, ComplaintSlaProjection):
-            work["sla-clock"] = partial(projector.read_model.run_clock, stop,
-                                        settings.sla_check_seconds)
+    projectors = bootstrap.build_projectors(settings, history, views)
+    clocks = [(settings.sla_check_seconds, p.read_model.check_due) for p in projectors
+              if isinstance(p.read_model, ComplaintSlaProjection)]
+    loop = ProjectionLoop(projectors, poll_seconds=settings.projection_poll_seconds, periodic=clocks)
     relay = bootstrap.build_alert_relay(settings, views)
-    work["alert-relay"] = partial(relay.run, stop, settings.alert_relay_seconds)
-    threads = [threading.Thread(target=run, name=name) for name, run in work.items()]
+    threads = [
+        threading.Thread(target=loop.run, args=(stop,), name="projections"),
+        threading.Thread(target=relay.run, args=(stop, settings.alert_relay_seconds),
+                         name="alert-relay"),
+    ]
     for thread in threads:
         thread.start()
     return threads

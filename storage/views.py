@@ -81,6 +81,11 @@ class ViewDatabase:
     def write(self, tracking: Tracking | None = None) -> Iterator[SqlCursor]:
         """A write transaction; with ``tracking``, the position is recorded in it too."""
         with self._raw_transaction(commit=True) as cursor:
+            if self.dialect == "sqlite":
+                # Take SQLite's write lock first (waiting for it if need be): a deferred
+                # transaction that reads first fails at once with "database is locked"
+                # when it then writes while another connection holds the lock.
+                cursor.execute("UPDATE tracking SET notification_id = notification_id WHERE 0")
             yield cursor
             if tracking is not None:
                 self.tracker._insert_tracking(cursor.raw, tracking)  # noqa: SLF001
