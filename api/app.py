@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import alerts, customers, health, timeline
+from api import alerts, customers, health, reports, timeline
 from api.deps import ReadSide
 from domain.customer360 import Policies
 from domain.history import CustomerHistory
@@ -25,5 +25,6 @@ def create_api(
     api.include_router(customers.router)
     api.include_router(timeline.router)
     api.include_router(alerts.router)
+    api.include_router(reports.router)
     api.include_router(health.router)
     return api

@@ -11,6 +11,7 @@ from domain.history import CustomerHistory
 from domain.facts import CustomerFact
 from projections.alerts import AlertBook
 from projections.customer360 import Customer360Projection
+from projections.replay import ReportCatalog
 from projections.identities import Identities
 from storage.views import ViewDatabase
 
@@ -23,6 +24,7 @@ class ReadSide:
     identities: Identities
     customer_table: str
     alert_book: AlertBook
+    reports: ReportCatalog
     page_size: int
 
     @classmethod
@@ -31,7 +33,7 @@ class ReadSide:
         projection = Customer360Projection(history, views, policies)
         projection.create_tables(views)
         return cls(history, views, policies, projection.identities, projection.table,
-                   projection.alert_book, page_size)
+                   projection.alert_book, ReportCatalog(history, views, policies), page_size)
 
     def group(self, customer_id: str) -> tuple[str, list[str]]:
         """The customer an id resolves to after merges, and every id in its group."""

@@ -37,6 +37,7 @@ class ReadModel(Protocol):
     """A projection: its name (the tracking name), tables and how a batch changes them."""
 
     name: str
+    topics: tuple[str, ...]  # stored topics it reads (optional attribute); empty: every fact
 
     def create_tables(self, views: ViewDatabase) -> None: ...
 
@@ -73,13 +74,17 @@ class Projector:
         )
         if not notifications:
             return 0
+        # Facts of other types are skipped before decoding, but their positions still
+        # count: the tracked position says how far the store has been read.
+        topics = getattr(self.read_model, "topics", ())
         batch = [
             Positioned(n.id, self.history.mapper.to_domain_event(n))  # type: ignore[arg-type]
             for n in notifications
+            if not topics or n.topic in topics
         ]
         with self.views.write(Tracking(self.read_model.name, notifications[-1].id)) as cursor:
             self.read_model.apply(cursor, batch)
-        return len(batch)
+        return len(notifications)
 
     def catch_up(self) -> int:
         """Apply everything stored so far; return how many events that was."""
@@ -103,8 +108,10 @@ class ProjectionLoop:
         *,
         poll_seconds: float,
         periodic: Sequence[tuple[float, Callable[[], object]]] = (),
+        more: Callable[[], Sequence[Projector]] = list,
     ) -> None:
         self.projectors = projectors
+        self.more = more  # read models whose set may change while running (report generations)
         self.poll_seconds = poll_seconds
         self.periodic = list(periodic)
 
@@ -115,7 +122,7 @@ class ProjectionLoop:
         next_due = [time.monotonic() + every for every, _ in self.periodic]
         while not stop.is_set():
             progressed = False
-            for projector in self.projectors:
+            for projector in [*self.projectors, *self.more()]:
                 try:
                     progressed |= bool(projector.step())
                 except Exception:

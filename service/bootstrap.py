@@ -21,6 +21,7 @@ from domain.history import CustomerHistory
 from outbox.relay import AlertRelay
 from projections.complaint_sla import ComplaintSlaProjection
 from projections.customer360 import Customer360Projection
+from projections.replay import ReportCatalog
 from projections.runner import Projector, ReadModel
 from projections.timeline import TimelineProjection
 from service.settings import Settings
@@ -90,6 +91,12 @@ def read_models(settings: Settings, history: CustomerHistory, views: ViewDatabas
         Customer360Projection(history, views, policies),
         ComplaintSlaProjection(history, views, policies.sla),
     ]
+
+
+def build_report_catalog(
+    settings: Settings, history: CustomerHistory, views: ViewDatabase
+) -> ReportCatalog:
+    return ReportCatalog(history, views, settings.policies())
 
 
 def build_alert_relay(settings: Settings, views: ViewDatabase) -> AlertRelay:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import uvicorn
 
 from projections.complaint_sla import ComplaintSlaProjection
+from projections.replay import LiveReports
 from projections.runner import ProjectionLoop
 from service import bootstrap
 from service.settings import Settings
@@ -54,7 +55,10 @@ def start_projectors(settings: Settings, stop: threading.Event) -> list[threadin
     projectors = bootstrap.build_projectors(settings, history, views)
     clocks = [(settings.sla_check_seconds, p.read_model.check_due) for p in projectors
               if isinstance(p.read_model, ComplaintSlaProjection)]
-    loop = ProjectionLoop(projectors, poll_seconds=settings.projection_poll_seconds, periodic=clocks)
+    reports = LiveReports(bootstrap.build_report_catalog(settings, history, views),
+                          settings.projection_batch_size)
+    loop = ProjectionLoop(projectors, poll_seconds=settings.projection_poll_seconds,
+                          periodic=clocks, more=reports.projectors)
     relay = bootstrap.build_alert_relay(settings, views)
     threads = [
         threading.Thread(target=loop.run, args=(stop,), name="projections"),

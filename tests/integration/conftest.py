@@ -160,6 +160,7 @@ class Desk:
     """A store with every read model and the API, fed directly (ingestion is tested elsewhere)."""
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.history = bootstrap.build_history(settings)
         self.views = bootstrap.build_views(settings, self.history)
         self.projectors = bootstrap.build_projectors(settings, self.history, self.views)

@@ -1,0 +1,97 @@
+"""Reports: list, read as JSON or CSV, and rebuild them from history (admin)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+
+from api.deps import ReadSide, read_side
+from projections import replay
+from projections.reports.base import Doc
+
+router = APIRouter(tags=["reports"])
+
+
+@router.get("/reports")
+def list_reports(side: ReadSide = Depends(read_side)) -> dict[str, Any]:
+    """Every report with its live generation, a rebuild in progress, and how far it has read."""
+    catalog = side.reports
+    stored = side.history.recorder.max_notification_id() or 0
+    reports = []
+    for name, report in catalog.reports.items():
+        live, building = catalog.generations(name)
+        position = side.views.position(catalog.projection(name, live).name) or 0
+        reports.append({"name": name, "title": report.title, "live_generation": live,
+                        "building_generation": building, "position": position,
+                        "store_position": stored, "caught_up": position >= stored})
+    return {"reports": reports}
+
+
+def _csv(columns: tuple[str, ...], rows: list[Doc]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in row.items()})
+    return out.getvalue()
+
+
+@router.get("/reports/{name}", responses={200: {"content": {"text/csv": {}}}})
+def read_report(
+    name: str,
+    request: Request,
+    format: Annotated[str | None, Query(pattern="^(json|csv)$")] = None,
+    side: ReadSide = Depends(read_side),
+) -> Any:
+    """The live rows; CSV with `?format=csv` or `Accept: text/csv`."""
+    catalog = side.reports
+    if name not in catalog.reports:
+        raise HTTPException(404, f"no report {name!r}; known: {', '.join(catalog.reports)}")
+    rows = catalog.read(name)
+    columns = catalog.reports[name].columns
+    wants_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
+    if wants_csv:
+        return Response(_csv(columns, rows), media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    return {"name": name, "title": catalog.reports[name].title, "columns": list(columns),
+            "rows": rows}
+
+
+_rebuilds: dict[str, replay.Progress] = {}
+_rebuilds_lock = threading.Lock()
+
+
+@router.post("/admin/replay/{name}", status_code=202)
+def start_replay(name: str, side: ReadSide = Depends(read_side)) -> dict[str, Any]:
+    """Rebuild a report from the first event in the background; it swaps in when caught up."""
+    catalog = side.reports
+    if name not in catalog.reports:
+        raise HTTPException(404, f"no report {name!r}; known: {', '.join(catalog.reports)}")
+    with _rebuilds_lock:
+        running = _rebuilds.get(name)
+        if running is not None and running.state == "building":
+            raise HTTPException(409, f"a rebuild of {name!r} is already running")
+        progress = replay.Progress(name, generation=catalog.start_build(name))
+        _rebuilds[name] = progress
+
+    def run() -> None:
+        try:
+            replay.replay(catalog, name, on_progress=lambda p: progress.__dict__.update(p.__dict__))
+        except Exception as error:  # reported through GET /admin/replay/{name}
+            progress.state, progress.error = "failed", f"{type(error).__name__}: {error}"
+
+    threading.Thread(target=run, name=f"replay-{name}", daemon=True).start()
+    return progress.as_dict()
+
+
+@router.get("/admin/replay/{name}")
+def replay_progress(name: str) -> dict[str, Any]:
+    progress = _rebuilds.get(name)
+    if progress is None:
+        raise HTTPException(404, f"no rebuild of {name!r} was started by this API process")
+    return progress.as_dict()

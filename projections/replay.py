@@ -1,0 +1,182 @@
+"""Rebuilding reports from the first stored event, beside the live ones, then swapping.
+
+Each report has a live generation (what readers see and the live loop keeps
+up to date) and, during a rebuild, a building one. ``Replay.build`` folds the
+whole history into the building generation's fresh tables, resuming where an
+interrupted build stopped (its tracking record says where); ``swap`` makes it
+live in one transaction. The live loop notices the change, follows on with the
+new generation from its position and drops the old tables.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from domain.customer360 import Policies
+from domain.history import CustomerHistory
+from projections.reports import report_classes
+from projections.reports.base import Doc, ReportProjection
+from projections.runner import Projector
+from storage.views import ViewDatabase
+
+log = logging.getLogger(__name__)
+
+
+class UnknownReport(KeyError):
+    pass
+
+
+class ReportCatalog:
+    """Which generation of each report is live, and which is being built."""
+
+    def __init__(self, history: CustomerHistory, views: ViewDatabase, policies: Policies) -> None:
+        self.history = history
+        self.views = views
+        self.classes = report_classes()
+        self.reports = {name: cls(policies) for name, cls in self.classes.items()}
+        self.table = views.table("report_generations")
+        views.create_tables([
+            f"CREATE TABLE IF NOT EXISTS {self.table} ("
+            " name TEXT PRIMARY KEY, live INTEGER NOT NULL, building INTEGER)"
+        ])
+
+    def generations(self, name: str) -> tuple[int, int | None]:
+        if name not in self.reports:
+            raise UnknownReport(name)
+        with self.views.read() as db:
+            db.execute(f"SELECT live, building FROM {self.table} WHERE name = %s", [name])
+            row = db.fetchone()
+        return (row["live"], row["building"]) if row else (1, None)
+
+    def projection(self, name: str, generation: int) -> ReportProjection:
+        projection = ReportProjection(self.reports[name], self.views, generation)
+        projection.create_tables(self.views)
+        return projection
+
+    def live(self, name: str) -> ReportProjection:
+        return self.projection(name, self.generations(name)[0])
+
+    def read(self, name: str, generation: int | None = None) -> list[Doc]:
+        projection = self.projection(name, generation or self.generations(name)[0])
+        with self.views.read() as db:
+            return projection.read(db)
+
+    def start_build(self, name: str) -> int:
+        """The generation to build: the one an interrupted build left, or a new one."""
+        live, building = self.generations(name)
+        if building is None:
+            building = live + 1
+            with self.views.write() as db:
+                db.execute(
+                    f"INSERT INTO {self.table} (name, live, building) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (name) DO UPDATE SET building = excluded.building",
+                    [name, live, building],
+                )
+        return building
+
+    def swap(self, name: str, generation: int) -> None:
+        with self.views.write() as db:
+            db.execute(
+                f"INSERT INTO {self.table} (name, live, building) VALUES (%s, %s, NULL)"
+                " ON CONFLICT (name) DO UPDATE SET live = excluded.live, building = NULL",
+                [name, generation],
+            )
+
+
+@dataclass
+class Progress:
+    """What a running or finished rebuild has done, for the progress bar and the API."""
+
+    name: str
+    generation: int
+    total: int = 0
+    done: int = 0
+    state: str = "building"  # building, caught_up, swapped, failed
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def replay(catalog: ReportCatalog, name: str, *, swap: bool = True, batch_size: int = 2000,
+           on_progress: Callable[[Progress], None] | None = None) -> Progress:
+    """Build ``name`` into a fresh generation from the first event; swap it in when caught up."""
+    generation = catalog.start_build(name)
+    projection = catalog.projection(name, generation)
+    projector = Projector(catalog.history, catalog.views, projection, batch_size=batch_size)
+    progress = Progress(name, generation, total=catalog.history.recorder.max_notification_id() or 0,
+                        done=projector.position)
+    while projector.step():
+        progress.done = projector.position
+        progress.total = max(progress.total, progress.done)
+        if on_progress:
+            on_progress(progress)
+    progress.done = progress.total = max(progress.total, projector.position)
+    progress.state = "caught_up"
+    if swap:
+        catalog.swap(name, generation)
+        progress.state = "swapped"
+    if on_progress:
+        on_progress(progress)
+    return progress
+
+
+@dataclass(frozen=True)
+class Diff:
+    added: list[Doc]
+    removed: list[Doc]
+    changed: list[tuple[Doc, Doc]]
+
+
+def diff(catalog: ReportCatalog, name: str) -> Diff:
+    """What the building generation changes against the live one, by row."""
+    live, building = catalog.generations(name)
+    if building is None:
+        raise ValueError(f"no rebuild of {name!r} waits to be swapped in; run it with --diff first")
+    columns = catalog.reports[name].columns
+    key_columns = [c for c in columns if c in ("month", "channel", "category", "cohort", "currency")]
+
+    def keyed(rows: list[Doc]) -> dict[tuple, Doc]:
+        return {tuple(row.get(c) for c in key_columns): row for row in rows}
+
+    old, new = keyed(catalog.read(name, live)), keyed(catalog.read(name, building))
+    return Diff(
+        added=[new[k] for k in sorted(set(new) - set(old))],
+        removed=[old[k] for k in sorted(set(old) - set(new))],
+        changed=[(old[k], new[k]) for k in sorted(set(old) & set(new)) if old[k] != new[k]],
+    )
+
+
+class LiveReports:
+    """The live generation of every report, for the projection loop to keep up to date.
+
+    Checked about once a second: after a swap the new generation is followed
+    from where its rebuild stopped, and the old generation's tables are dropped.
+    """
+
+    def __init__(self, catalog: ReportCatalog, batch_size: int) -> None:
+        self.catalog = catalog
+        self.batch_size = batch_size
+        self._projectors: dict[str, Projector] = {}
+        self._checked = 0.0
+
+    def projectors(self) -> list[Projector]:
+        if time.monotonic() - self._checked >= 1.0:
+            self._checked = time.monotonic()
+            for name in self.catalog.reports:
+                live, _ = self.catalog.generations(name)
+                current = self._projectors.get(name)
+                if current is not None and current.read_model.generation == live:
+                    continue
+                if current is not None:
+                    with self.catalog.views.write() as db:
+                        current.read_model.drop_tables(db)
+                    log.info("report %s: generation %d is live now", name, live)
+                self._projectors[name] = Projector(self.catalog.history, self.catalog.views,
+                                                   self.catalog.projection(name, live),
+                                                   batch_size=self.batch_size)
+        return list(self._projectors.values())

@@ -1,0 +1,144 @@
+"""What a report is, and how reports are stored, generation by generation.
+
+A report module declares a :class:`Report`: its name, the event types it reads
+and how one fact changes its rows (``fold``). Rows are JSON documents keyed by
+a row key; a report may also keep private *memory* (for example each
+customer's registration month) keyed the same way. Storage, batching, tracking
+and generations are the same for every report, so a report is only its rules.
+
+Each build of a report is a *generation* with its own tables
+(``report_<name>_g<N>`` and ``..._memory``) and tracking name
+(``report:<name>@<N>``). A replay builds a new generation while the live one
+keeps following; the swap makes the new one live for readers in one
+transaction (``report_generations``).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from domain.customer360 import Policies
+from domain.facts import FACT_CLASSES, CustomerFact
+from projections.runner import Positioned
+from storage.views import SqlCursor, ViewDatabase
+
+Doc = dict[str, Any]
+
+
+class ReportRows:
+    """The rows and memory a batch touches, loaded on first use, written back once."""
+
+    def __init__(self, db: SqlCursor, rows_table: str, memory_table: str) -> None:
+        self._db = db
+        self._tables = {"rows": rows_table, "memory": memory_table}
+        self._cache: dict[tuple[str, str], Doc | None] = {}
+        self._dirty: set[tuple[str, str]] = set()
+
+    def _get(self, kind: str, key: str) -> Doc | None:
+        if (kind, key) not in self._cache:
+            self._db.execute(f"SELECT doc FROM {self._tables[kind]} WHERE row_key = %s", [key])
+            row = self._db.fetchone()
+            self._cache[(kind, key)] = json.loads(row["doc"]) if row else None
+        return self._cache[(kind, key)]
+
+    def row(self, key: str, **initial: Any) -> Doc:
+        """The row with this key, created from ``initial`` if new; change it in place."""
+        doc = self._get("rows", key)
+        if doc is None:
+            doc = dict(initial)
+            self._cache[("rows", key)] = doc
+        self._dirty.add(("rows", key))
+        return doc
+
+    def recall(self, key: str) -> Doc | None:
+        return self._get("memory", key)
+
+    def remember(self, key: str, doc: Doc) -> None:
+        self._cache[("memory", key)] = doc
+        self._dirty.add(("memory", key))
+
+    def flush(self) -> None:
+        for kind in ("rows", "memory"):
+            changed = [(k, json.dumps(self._cache[(kind, k)], sort_keys=True))
+                       for (dk, k) in sorted(self._dirty) if dk == kind]
+            self._db.executemany(
+                f"INSERT INTO {self._tables[kind]} (row_key, doc) VALUES (%s, %s)"
+                " ON CONFLICT (row_key) DO UPDATE SET doc = excluded.doc",
+                changed,
+            )
+        self._dirty.clear()
+
+
+class Report(ABC):
+    """A report: a name, the facts it reads, and how each fact changes its rows.
+
+    Constructed with the deployment's policies (SLA targets, for example).
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    reads: ClassVar[frozenset[str]]  # wire types, e.g. {"crm.order.placed"}
+    columns: ClassVar[tuple[str, ...]]  # the order of columns in JSON and CSV output
+
+    @abstractmethod
+    def fold(self, rows: ReportRows, fact: CustomerFact) -> None:
+        """Apply one fact (only types in ``reads`` arrive), in store order."""
+
+    def __init__(self, policies: Policies) -> None:
+        self.policies = policies
+
+    def finish(self, rows: list[Doc]) -> list[Doc]:
+        """Stored rows as readers see them (derived columns such as shares); default as is."""
+        return rows
+
+
+class ReportProjection:
+    """Runs a report as a read model: one generation's tables and tracking name."""
+
+    def __init__(self, report: Report, views: ViewDatabase, generation: int) -> None:
+        self.report = report
+        self.generation = generation
+        self.name = f"report:{report.name}@{generation}"
+        self.rows_table = views.table(f"report_{report.name}_g{generation}")
+        self.memory_table = views.table(f"report_{report.name}_g{generation}_memory")
+        self.topics = tuple(sorted(fact_topic(t) for t in report.reads))
+
+    def create_tables(self, views: ViewDatabase) -> None:
+        views.create_tables([
+            f"CREATE TABLE IF NOT EXISTS {table} (row_key TEXT PRIMARY KEY, doc TEXT NOT NULL)"
+            for table in (self.rows_table, self.memory_table)
+        ])
+
+    def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None:
+        rows = ReportRows(cursor, self.rows_table, self.memory_table)
+        for item in batch:
+            if item.fact.event_type in self.report.reads:
+                self.report.fold(rows, item.fact)
+        rows.flush()
+
+    def read(self, db: SqlCursor) -> list[Doc]:
+        db.execute(f"SELECT row_key, doc FROM {self.rows_table} ORDER BY row_key")
+        return self.report.finish([json.loads(row["doc"]) for row in db.fetchall()])
+
+    def drop_tables(self, db: SqlCursor) -> None:
+        for table in (self.rows_table, self.memory_table):
+            db.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def fact_topic(wire_type: str) -> str:
+    """The stored topic of a fact type, to read only a report's types from the store."""
+    cls = FACT_CLASSES[wire_type]
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def month_of(fact: CustomerFact) -> str:
+    return fact.occurred_at.strftime("%Y-%m")
+
+
+def shares(count: int, of: int) -> float | None:
+    return round(count / of, 4) if of else None
+
+

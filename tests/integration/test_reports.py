@@ -1,0 +1,162 @@
+"""Reports built by replaying the whole history, checked against plain loops over the facts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from domain.complaints import Complaint, record_complaint_fact
+from domain.customer360 import Policies
+from domain.facts import ReportedFact
+from projections import replay
+from service import bootstrap, sample
+from service.settings import REPO_ROOT
+from tests.integration.conftest import Desk, ServiceUnderTest, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def sample_facts(customers: int) -> list[ReportedFact]:
+    facts = []
+    for event in sample.sample_events(customers, poison=0):
+        e = json.loads(event.value)
+        facts.append(ReportedFact(e["id"], e["type"], e["source"], e["subject"],
+                                  datetime.fromisoformat(e["time"]), e["data"]))
+    return facts
+
+
+def months(moment: datetime) -> str:
+    return moment.strftime("%Y-%m")
+
+
+def expected_channel_mix(facts):
+    counts = Counter((months(f.occurred_at), f.data["channel"], f.data["direction"])
+                     for f in facts if f.event_type == "crm.contact.logged")
+    return {(m, c): (counts[(m, c, "inbound")], counts[(m, c, "outbound")]) for m, c, _ in counts}
+
+
+def expected_cohorts(facts):
+    cohort = {f.customer_id: months(f.occurred_at) for f in facts if f.event_type == "crm.account.opened"}
+    ordered = defaultdict(set)
+    for f in facts:
+        if f.event_type == "crm.order.placed":
+            ordered[f.customer_id].add(months(f.occurred_at))
+    table = defaultdict(Counter)
+    for customer, registered in cohort.items():
+        table[registered]["customers"] += 1
+        for month in ordered[customer]:
+            offset = (int(month[:4]) - int(registered[:4])) * 12 + int(month[5:]) - int(registered[5:])
+            if offset >= 0:
+                table[registered][str(offset)] += 1
+    return {c: dict(v) for c, v in table.items()}
+
+
+def expected_lifetime_value(facts):
+    channel = {f.customer_id: f.data.get("acquisition_channel") or "unknown"
+               for f in facts if f.event_type == "crm.account.opened"}
+    orders, refunds, cancelled = {}, defaultdict(Decimal), set()
+    for f in facts:
+        if f.event_type == "crm.order.placed":
+            orders[(f.customer_id, f.data["order_id"])] = (Decimal(f.data["amount"]), f.data["currency"])
+        elif f.event_type == "crm.order.refunded":
+            refunds[(f.customer_id, f.data["order_id"])] += Decimal(f.data["amount"])
+        elif f.event_type == "crm.order.cancelled":
+            cancelled.add((f.customer_id, f.data["order_id"]))
+    value, customers = defaultdict(Decimal), defaultdict(set)
+    for (customer, order_id), (amount, currency) in orders.items():
+        net = Decimal(0) if (customer, order_id) in cancelled else max(amount - refunds[(customer, order_id)], Decimal(0))
+        key = (channel.get(customer, "unknown"), currency)
+        value[key] += net
+        customers[key].add(customer)
+    return {k: (f"{v:.2f}", len(customers[k])) for k, v in value.items()}
+
+
+def expected_complaints(facts, policies: Policies):
+    by_complaint = defaultdict(list)
+    for f in facts:
+        if f.event_type.startswith("crm.complaint."):
+            by_complaint[f.data["complaint_id"]].append(f)
+    table = defaultdict(Counter)
+    for complaint_facts in by_complaint.values():
+        complaints: dict[str, Complaint] = {}
+        for f in sorted(complaint_facts, key=lambda f: f.occurred_at):
+            record_complaint_fact(complaints, f, policies.sla)
+        (complaint,) = complaints.values()
+        row = table[(months(complaint.opened_at), complaint.category or "none")]
+        row["opened"] += 1
+        first = complaint.deadlines[0]
+        if first.met_at is not None:
+            row["responded"] += 1
+            row["responded_in_time"] += first.met_at <= first.due
+        for d in complaint.deadlines[1:]:
+            if d.name == "resolution" and d.met_at is not None:
+                row["resolved"] += 1
+                row["resolved_in_time"] += d.met_at <= d.due
+    return {k: {name: n for name, n in v.items() if n} for k, v in table.items()}
+
+
+def test_reports_added_after_the_facts_are_built_by_replay_and_equal_plain_loops(desk: Desk) -> None:
+    facts = sample_facts(200)
+    assert len(facts) > 3000
+    desk.history.record([("test:feed", n, f) for n, f in enumerate(facts)])
+    catalog = bootstrap.build_report_catalog(desk.settings, desk.history, desk.views)
+    for name in catalog.reports:
+        result = replay.replay(catalog, name)
+        assert (result.state, result.generation) == ("swapped", 2)
+
+    mix = {(r["month"], r["channel"]): (r["inbound"], r["outbound"])
+           for r in catalog.read("contact_channel_mix")}
+    assert mix == expected_channel_mix(facts)
+    cohorts = {r["cohort"]: {"customers": r["customers"], **r["ordering"]}
+               for r in catalog.read("registration_cohorts")}
+    assert cohorts == expected_cohorts(facts)
+    value = {(r["channel"], r["currency"]): (r["lifetime_value"], r["customers"])
+             for r in catalog.read("lifetime_value_by_channel") if r["customers"]}
+    assert value == expected_lifetime_value(facts)
+    complaints = {(r["month"], r["category"]): {k: r[k] for k in (
+        "opened", "responded", "responded_in_time", "resolved", "resolved_in_time") if r[k]}
+        for r in catalog.read("complaint_sla_by_category")}
+    assert complaints == expected_complaints(facts, desk.settings.policies())
+
+    listed = desk.client.get("/reports").json()["reports"]
+    assert [(r["name"], r["live_generation"], r["caught_up"]) for r in listed] == [
+        (name, 2, True) for name in catalog.reports]
+    as_json = desk.client.get("/reports/contact_channel_mix").json()
+    assert len(as_json["rows"]) == len(mix) and as_json["columns"][0] == "month"
+    as_csv = desk.client.get("/reports/contact_channel_mix", headers={"Accept": "text/csv"})
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert as_csv.text.splitlines()[0] == ",".join(as_json["columns"])
+    assert len(as_csv.text.splitlines()) == len(mix) + 1
+    assert desk.client.get("/reports/contact_channel_mix?format=csv").text == as_csv.text
+    assert desk.client.get("/reports/nope").status_code == 404
+
+
+def test_a_replay_killed_halfway_resumes_and_ends_with_the_same_result(desk: Desk, store) -> None:
+    facts = sample_facts(300)
+    desk.history.record([("test:feed", n, f) for n, f in enumerate(facts)])
+    env = {**store, "PYTHONPATH": str(REPO_ROOT)}
+    command = [sys.executable, "-m", "service.cli", "replay", "registration_cohorts",
+               "--batch-size", "20"]
+    first = subprocess.Popen(command, env={**os.environ, **env},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    catalog = bootstrap.build_report_catalog(desk.settings, desk.history, desk.views)
+    tracking = catalog.projection("registration_cohorts", 2).name
+
+    wait_until(lambda: (desk.views.position(tracking) or 0) > 500, what="the replay halfway")
+    first.kill()
+    first.wait()
+    stopped_at = desk.views.position(tracking)
+    assert stopped_at is not None and stopped_at < len(facts)
+    assert catalog.generations("registration_cohorts") == (1, 2)
+    finished = replay.replay(catalog, "registration_cohorts")
+    assert finished.generation == 2  # resumed the interrupted build
+    cohorts = {r["cohort"]: {"customers": r["customers"], **r["ordering"]}
+               for r in catalog.read("registration_cohorts")}
+    assert cohorts == expected_cohorts(facts)
