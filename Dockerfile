@@ -16,6 +16,6 @@ RUN pip install --no-cache-dir . \
     && useradd --system --uid 10001 crm
 USER crm
 
-ENV CRM_STORE=postgres CRM_API_HOST=0.0.0.0
+ENV CRM_STORE=postgres CRM_API_HOST=0.0.0.0 PYTHONUNBUFFERED=1
 EXPOSE 8080
 CMD ["crm-timeline", "api"]
