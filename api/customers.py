@@ -88,7 +88,7 @@ def search_customers(
     with side.views.read() as db:
         db.execute(
             "SELECT customer_id, name, email, status, loyalty_score, loyalty_tier"
-            f" FROM {side.customer_table} WHERE {' AND '.join(clauses)}"
+            f" FROM {side.customer360().table} WHERE {' AND '.join(clauses)}"
             " ORDER BY customer_id LIMIT %s",
             [*params, limit + 1],
         )

@@ -11,8 +11,7 @@ from domain.history import CustomerHistory
 from domain.facts import CustomerFact
 from projections.alerts import AlertBook
 from projections.customer360 import Customer360Projection
-from projections.replay import ReportCatalog
-from projections.identities import Identities
+from projections.replay import CUSTOMER_360, ReportCatalog
 from storage.views import ViewDatabase
 
 
@@ -21,8 +20,6 @@ class ReadSide:
     history: CustomerHistory
     views: ViewDatabase
     policies: Policies
-    identities: Identities
-    customer_table: str
     alert_book: AlertBook
     reports: ReportCatalog
     page_size: int
@@ -30,15 +27,18 @@ class ReadSide:
     @classmethod
     def build(cls, history: CustomerHistory, views: ViewDatabase, policies: Policies,
               page_size: int) -> ReadSide:
-        projection = Customer360Projection(history, views, policies)
-        projection.create_tables(views)
-        return cls(history, views, policies, projection.identities, projection.table,
-                   projection.alert_book, ReportCatalog(history, views, policies), page_size)
+        return cls(history, views, policies, AlertBook(views),
+                   ReportCatalog(history, views, policies), page_size)
+
+    def customer360(self) -> Customer360Projection:
+        """The live generation of the 360 rows and merge identities (a rebuild may swap it)."""
+        return self.reports.live(CUSTOMER_360)  # type: ignore[return-value]
 
     def group(self, customer_id: str) -> tuple[str, list[str]]:
         """The customer an id resolves to after merges, and every id in its group."""
+        identities = self.customer360().identities
         with self.views.read() as db:
-            return self.identities.groups(db, [customer_id])[customer_id]
+            return identities.groups(db, [customer_id])[customer_id]
 
     def facts(self, members: list[str]) -> list[CustomerFact]:
         by_member = self.history.customers_facts(members)

@@ -23,10 +23,11 @@ def list_reports(side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     catalog = side.reports
     stored = side.history.recorder.max_notification_id() or 0
     reports = []
-    for name, report in catalog.reports.items():
+    for name in catalog.names:
         live, building = catalog.generations(name)
         position = side.views.position(catalog.projection(name, live).name) or 0
-        reports.append({"name": name, "title": report.title, "live_generation": live,
+        title = catalog.reports[name].title if name in catalog.reports else "Customer 360 view"
+        reports.append({"name": name, "title": title, "live_generation": live,
                         "building_generation": building, "position": position,
                         "store_position": stored, "caught_up": position >= stored})
     return {"reports": reports}
@@ -70,8 +71,8 @@ _rebuilds_lock = threading.Lock()
 def start_replay(name: str, side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     """Rebuild a report from the first event in the background; it swaps in when caught up."""
     catalog = side.reports
-    if name not in catalog.reports:
-        raise HTTPException(404, f"no report {name!r}; known: {', '.join(catalog.reports)}")
+    if name not in catalog.names:
+        raise HTTPException(404, f"nothing to rebuild called {name!r}; known: {', '.join(catalog.names)}")
     with _rebuilds_lock:
         running = _rebuilds.get(name)
         if running is not None and running.state == "building":

@@ -24,7 +24,7 @@ from projections.alerts import AlertBook
 from projections.identities import Identities
 from projections.runner import Positioned
 from projections.timeline import to_micros
-from storage.views import SqlCursor, ViewDatabase
+from storage.views import SqlCursor, ViewDatabase, generation_name, generation_table
 
 
 def to_json(value: Any) -> Any:
@@ -53,13 +53,16 @@ _COLUMNS = ("customer_id", "merged_into", "name", "email", "phone_digits", "stat
 
 
 class Customer360Projection:
-    name = "customer360"
+    """The 360 rows of one generation (a rebuild writes a new one beside the live one)."""
 
-    def __init__(self, history: CustomerHistory, views: ViewDatabase, policies: Policies) -> None:
+    def __init__(self, history: CustomerHistory, views: ViewDatabase, policies: Policies,
+                 generation: int = 1) -> None:
         self.history = history
-        self.identities = Identities(views)
+        self.generation = generation
+        self.name = generation_name("customer360", generation)
+        self.identities = Identities(views, generation)
         self.policies = policies
-        self.table = views.table("customer_360")
+        self.table = views.table(generation_table("customer_360", generation))
         self.alert_book = AlertBook(views)
 
     def create_tables(self, views: ViewDatabase) -> None:
@@ -135,6 +138,15 @@ class Customer360Projection:
             rows,
         )
         self.alert_book.raise_alerts(db, alerts)
+
+
+    def read(self, db: SqlCursor) -> list[dict[str, Any]]:
+        db.execute(f"SELECT {', '.join(_COLUMNS)} FROM {self.table} ORDER BY customer_id")
+        return db.fetchall()
+
+    def drop_tables(self, db: SqlCursor) -> None:
+        for table in (self.table, self.identities.table):
+            db.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _row(customer_id: str, merged_into: str | None, view: Customer360 | None, streams: str,

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from storage.views import SqlCursor, ViewDatabase
+from storage.views import SqlCursor, ViewDatabase, generation_table
 
 _MAX_CHAIN = 100
 
 
 class Identities:
-    def __init__(self, views: ViewDatabase) -> None:
-        self.table = views.table("customer_aliases")
+    def __init__(self, views: ViewDatabase, generation: int = 1) -> None:
+        self.table = views.table(generation_table("customer_aliases", generation))
 
     def create_table_statement(self) -> str:
         return (

@@ -1,7 +1,8 @@
-"""Rebuilding reports from the first stored event, beside the live ones, then swapping.
+"""Rebuilding reports and the customer 360 from the first stored event, beside the live
+ones, then swapping.
 
-Each report has a live generation (what readers see and the live loop keeps
-up to date) and, during a rebuild, a building one. ``Replay.build`` folds the
+Each rebuildable read model has a live generation (what readers see and the
+live loop keeps up to date) and, during a rebuild, a building one. ``Replay.build`` folds the
 whole history into the building generation's fresh tables, resuming where an
 interrupted build stopped (its tracking record says where); ``swap`` makes it
 live in one transaction. The live loop notices the change, follows on with the
@@ -18,6 +19,7 @@ from typing import Any
 
 from domain.customer360 import Policies
 from domain.history import CustomerHistory
+from projections.customer360 import Customer360Projection
 from projections.reports import report_classes
 from projections.reports.base import Doc, ReportProjection
 from projections.runner import Projector
@@ -30,14 +32,21 @@ class UnknownReport(KeyError):
     pass
 
 
+CUSTOMER_360 = "customer360"
+
+Rebuildable = ReportProjection | Customer360Projection
+
+
 class ReportCatalog:
-    """Which generation of each report is live, and which is being built."""
+    """Which generation of each rebuildable read model is live, and which is being built."""
 
     def __init__(self, history: CustomerHistory, views: ViewDatabase, policies: Policies) -> None:
         self.history = history
         self.views = views
-        self.classes = report_classes()
-        self.reports = {name: cls(policies) for name, cls in self.classes.items()}
+        self.policies = policies
+        self.reports = {name: cls(policies) for name, cls in report_classes().items()}
+        self.names = [CUSTOMER_360, *self.reports]
+        self._live_cache: dict[str, tuple[float, Rebuildable]] = {}
         self.table = views.table("report_generations")
         views.create_tables([
             f"CREATE TABLE IF NOT EXISTS {self.table} ("
@@ -45,20 +54,31 @@ class ReportCatalog:
         ])
 
     def generations(self, name: str) -> tuple[int, int | None]:
-        if name not in self.reports:
+        if name not in self.names:
             raise UnknownReport(name)
         with self.views.read() as db:
             db.execute(f"SELECT live, building FROM {self.table} WHERE name = %s", [name])
             row = db.fetchone()
         return (row["live"], row["building"]) if row else (1, None)
 
-    def projection(self, name: str, generation: int) -> ReportProjection:
-        projection = ReportProjection(self.reports[name], self.views, generation)
+    def projection(self, name: str, generation: int) -> Rebuildable:
+        projection: Rebuildable
+        if name == CUSTOMER_360:
+            projection = Customer360Projection(self.history, self.views, self.policies, generation)
+        else:
+            projection = ReportProjection(self.reports[name], self.views, generation)
         projection.create_tables(self.views)
         return projection
 
-    def live(self, name: str) -> ReportProjection:
-        return self.projection(name, self.generations(name)[0])
+    def live(self, name: str) -> Rebuildable:
+        """The live generation's read model; looked up again at most once a second."""
+        checked, projection = self._live_cache.get(name, (0.0, None))  # type: ignore[assignment]
+        if projection is None or time.monotonic() - checked > 1.0:
+            live = self.generations(name)[0]
+            if projection is None or projection.generation != live:
+                projection = self.projection(name, live)
+            self._live_cache[name] = (time.monotonic(), projection)
+        return projection
 
     def read(self, name: str, generation: int | None = None) -> list[Doc]:
         projection = self.projection(name, generation or self.generations(name)[0])
@@ -137,8 +157,11 @@ def diff(catalog: ReportCatalog, name: str) -> Diff:
     live, building = catalog.generations(name)
     if building is None:
         raise ValueError(f"no rebuild of {name!r} waits to be swapped in; run it with --diff first")
-    columns = catalog.reports[name].columns
-    key_columns = [c for c in columns if c in ("month", "channel", "category", "cohort", "currency")]
+    if name == CUSTOMER_360:
+        key_columns = ["customer_id"]
+    else:
+        key_columns = [c for c in catalog.reports[name].columns
+                       if c in ("month", "channel", "category", "cohort", "currency")]
 
     def keyed(rows: list[Doc]) -> dict[tuple, Doc]:
         return {tuple(row.get(c) for c in key_columns): row for row in rows}
@@ -151,8 +174,14 @@ def diff(catalog: ReportCatalog, name: str) -> Diff:
     )
 
 
-class LiveReports:
-    """The live generation of every report, for the projection loop to keep up to date.
+def tier_changes(changes: Diff) -> list[tuple[str, str | None, str | None]]:
+    """For the customer 360: (customer, tier before, tier after) where the tier differs."""
+    return [(old["customer_id"], old["loyalty_tier"], new["loyalty_tier"])
+            for old, new in changes.changed if old["loyalty_tier"] != new["loyalty_tier"]]
+
+
+class LiveGenerations:
+    """The live generation of every rebuildable read model, kept up to date by the loop.
 
     Checked about once a second: after a swap the new generation is followed
     from where its rebuild stopped, and the old generation's tables are dropped.
@@ -167,7 +196,7 @@ class LiveReports:
     def projectors(self) -> list[Projector]:
         if time.monotonic() - self._checked >= 1.0:
             self._checked = time.monotonic()
-            for name in self.catalog.reports:
+            for name in self.catalog.names:
                 live, _ = self.catalog.generations(name)
                 current = self._projectors.get(name)
                 if current is not None and current.read_model.generation == live:
@@ -175,7 +204,7 @@ class LiveReports:
                 if current is not None:
                     with self.catalog.views.write() as db:
                         current.read_model.drop_tables(db)
-                    log.info("report %s: generation %d is live now", name, live)
+                    log.info("%s: generation %d is live now", name, live)
                 self._projectors[name] = Projector(self.catalog.history, self.catalog.views,
                                                    self.catalog.projection(name, live),
                                                    batch_size=self.batch_size)

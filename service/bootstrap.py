@@ -20,8 +20,7 @@ from consumers.app import Clock, build_ingestion, utc_now
 from domain.history import CustomerHistory
 from outbox.relay import AlertRelay
 from projections.complaint_sla import ComplaintSlaProjection
-from projections.customer360 import Customer360Projection
-from projections.replay import ReportCatalog
+from projections.replay import CUSTOMER_360, ReportCatalog
 from projections.runner import Projector, ReadModel
 from projections.timeline import TimelineProjection
 from service.settings import Settings
@@ -83,14 +82,20 @@ def build_views(settings: Settings, history: CustomerHistory) -> ViewDatabase:
         return ViewDatabase(history.recorder.datastore)  # type: ignore[attr-defined]
 
 
-def read_models(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> list[ReadModel]:
-    """Every live read model, in the order the projector starts them."""
-    policies = settings.policies()
+def core_read_models(
+    settings: Settings, history: CustomerHistory, views: ViewDatabase
+) -> list[ReadModel]:
+    """The read models that are always live in one generation (no rebuild yet)."""
     return [
         TimelineProjection(views),
-        Customer360Projection(history, views, policies),
-        ComplaintSlaProjection(history, views, policies.sla),
+        ComplaintSlaProjection(history, views, settings.policies().sla),
     ]
+
+
+def read_models(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> list[ReadModel]:
+    """Every live read model except reports: the core ones and the live 360 generation."""
+    catalog = build_report_catalog(settings, history, views)
+    return [*core_read_models(settings, history, views), catalog.live(CUSTOMER_360)]
 
 
 def build_report_catalog(
@@ -104,8 +109,12 @@ def build_alert_relay(settings: Settings, views: ViewDatabase) -> AlertRelay:
 
 
 def build_projectors(
-    settings: Settings, history: CustomerHistory, views: ViewDatabase
+    settings: Settings,
+    history: CustomerHistory,
+    views: ViewDatabase,
+    models: list[ReadModel] | None = None,
 ) -> list[Projector]:
+    models = read_models(settings, history, views) if models is None else models
     return [
         Projector(
             history,
@@ -114,7 +123,7 @@ def build_projectors(
             batch_size=settings.projection_batch_size,
             poll_seconds=settings.projection_poll_seconds,
         )
-        for model in read_models(settings, history, views)
+        for model in models
     ]
 
 

@@ -101,11 +101,11 @@ def _replay(settings: Settings, args: argparse.Namespace) -> None:
     history = bootstrap.build_history(settings)
     views = bootstrap.build_views(settings, history)
     catalog = bootstrap.build_report_catalog(settings, history, views)
-    names = list(catalog.reports) if args.all else [args.name]
-    unknown = [n for n in names if n not in catalog.reports]
+    names = list(catalog.names) if args.all else [args.name]
+    unknown = [n for n in names if n not in catalog.names]
     if not names or unknown:
-        raise SystemExit(f"crm-timeline replay: unknown report {unknown or names}; "
-                         f"known: {', '.join(catalog.reports)}")
+        raise SystemExit(f"crm-timeline replay: nothing to rebuild called {unknown or names}; "
+                         f"known: {', '.join(catalog.names)}")
     for name in names:
         with tqdm(desc=f"replay {name}", unit="event", dynamic_ncols=True) as bar:
             def show(progress: replay.Progress, bar: tqdm = bar) -> None:
@@ -119,8 +119,14 @@ def _replay(settings: Settings, args: argparse.Namespace) -> None:
             print(f"{name} generation {result.generation} against the live one: "
                   f"{len(changes.added)} rows added, {len(changes.removed)} removed, "
                   f"{len(changes.changed)} changed")
-            for old, new in changes.changed[:20]:
-                print(f"  - {old}\n  + {new}")
+            if name == replay.CUSTOMER_360:
+                tiers = replay.tier_changes(changes)
+                print(f"customers whose loyalty tier changes: {len(tiers)}")
+                for customer, before, after in tiers[:50]:
+                    print(f"  {customer}: {before} -> {after}")
+            else:
+                for old, new in changes.changed[:20]:
+                    print(f"  - {old}\n  + {new}")
             print("Run without --diff to swap it in.")
         else:
             print(f"{name}: generation {result.generation} is live "
@@ -163,10 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     publish.set_defaults(run=_publish_sample)
 
     rebuild = commands.add_parser(
-        "replay", help="rebuild a report from the first event into fresh tables, then swap it in"
+        "replay", help="rebuild a report or the customer 360 from the first event into fresh "
+        "tables, then swap it in"
     )
-    rebuild.add_argument("name", nargs="?", help="report name (see GET /reports)")
-    rebuild.add_argument("--all", action="store_true", help="rebuild every report")
+    rebuild.add_argument("name", nargs="?", help="customer360 or a report name (GET /reports)")
+    rebuild.add_argument("--all", action="store_true", help="rebuild everything rebuildable")
     rebuild.add_argument("--diff", action="store_true",
                          help="build (or resume) and show the changes against the live version, "
                          "without swapping")

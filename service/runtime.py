@@ -14,7 +14,7 @@ from collections.abc import Callable
 import uvicorn
 
 from projections.complaint_sla import ComplaintSlaProjection
-from projections.replay import LiveReports
+from projections.replay import LiveGenerations
 from projections.runner import ProjectionLoop
 from service import bootstrap
 from service.settings import Settings
@@ -52,13 +52,15 @@ def start_projectors(settings: Settings, stop: threading.Event) -> list[threadin
     ensure_topics(settings)
     history = bootstrap.build_history(settings)
     views = bootstrap.build_views(settings, history)
-    projectors = bootstrap.build_projectors(settings, history, views)
+    projectors = bootstrap.build_projectors(
+        settings, history, views, bootstrap.core_read_models(settings, history, views)
+    )
     clocks = [(settings.sla_check_seconds, p.read_model.check_due) for p in projectors
               if isinstance(p.read_model, ComplaintSlaProjection)]
-    reports = LiveReports(bootstrap.build_report_catalog(settings, history, views),
-                          settings.projection_batch_size)
+    rebuildable = LiveGenerations(bootstrap.build_report_catalog(settings, history, views),
+                                  settings.projection_batch_size)
     loop = ProjectionLoop(projectors, poll_seconds=settings.projection_poll_seconds,
-                          periodic=clocks, more=reports.projectors)
+                          periodic=clocks, more=rebuildable.projectors)
     relay = bootstrap.build_alert_relay(settings, views)
     threads = [
         threading.Thread(target=loop.run, args=(stop,), name="projections"),

@@ -23,6 +23,16 @@ SCHEMA_LOCK = 0x63726D74
 Row = dict[str, Any]
 
 
+def generation_table(name: str, generation: int) -> str:
+    """A read model's table in one generation: the first keeps the plain name."""
+    return name if generation == 1 else f"{name}_g{generation}"
+
+
+def generation_name(name: str, generation: int) -> str:
+    """A read model's tracking name in one generation."""
+    return name if generation == 1 else f"{name}@{generation}"
+
+
 class SqlCursor:
     """A cursor that speaks the portable subset on either backend and returns dict rows."""
 

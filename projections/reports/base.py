@@ -6,11 +6,10 @@ a row key; a report may also keep private *memory* (for example each
 customer's registration month) keyed the same way. Storage, batching, tracking
 and generations are the same for every report, so a report is only its rules.
 
-Each build of a report is a *generation* with its own tables
-(``report_<name>_g<N>`` and ``..._memory``) and tracking name
-(``report:<name>@<N>``). A replay builds a new generation while the live one
-keeps following; the swap makes the new one live for readers in one
-transaction (``report_generations``).
+Each build of a report is a *generation* with its own tables and tracking
+name (``storage.views.generation_table``). A replay builds a new generation
+while the live one keeps following; the swap makes the new one live for
+readers in one transaction (``projections/replay.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from typing import Any, ClassVar
 from domain.customer360 import Policies
 from domain.facts import FACT_CLASSES, CustomerFact
 from projections.runner import Positioned
-from storage.views import SqlCursor, ViewDatabase
+from storage.views import SqlCursor, ViewDatabase, generation_name, generation_table
 
 Doc = dict[str, Any]
 
@@ -101,9 +100,9 @@ class ReportProjection:
     def __init__(self, report: Report, views: ViewDatabase, generation: int) -> None:
         self.report = report
         self.generation = generation
-        self.name = f"report:{report.name}@{generation}"
-        self.rows_table = views.table(f"report_{report.name}_g{generation}")
-        self.memory_table = views.table(f"report_{report.name}_g{generation}_memory")
+        self.name = generation_name(f"report:{report.name}", generation)
+        self.rows_table = views.table(generation_table(f"report_{report.name}", generation))
+        self.memory_table = views.table(generation_table(f"report_{report.name}_memory", generation))
         self.topics = tuple(sorted(fact_topic(t) for t in report.reads))
 
     def create_tables(self, views: ViewDatabase) -> None:
