@@ -227,3 +227,19 @@ def test_a_rebuild_while_events_arrive_through_kafka_ends_equal_to_a_rebuild_of_
                    what=f"live {name} caught up")
         quiet = replay.replay(catalog, name, swap=False)  # the same events, nothing arriving
         assert catalog.read(name, quiet.generation) == catalog.read(name), name
+
+
+def test_a_rebuild_started_over_the_api_reports_its_progress(desk: Desk) -> None:
+    desk.history.record([("test:feed", n, f) for n, f in enumerate(sample_facts(40))])
+    started = desk.client.post("/admin/replay/contact_channel_mix")
+    assert started.status_code == 202 and started.json()["generation"] == 2
+
+    def finished() -> dict | None:
+        progress = desk.client.get("/admin/replay/contact_channel_mix").json()
+        return progress if progress["state"] == "swapped" else None
+
+    progress = wait_until(finished, what="the rebuild to swap in")
+    assert progress["done"] == progress["total"] == desk.history.recorder.max_notification_id()
+    assert desk.client.get("/reports/contact_channel_mix").json()["rows"]
+    assert desk.client.post("/admin/replay/nope").status_code == 404
+    assert desk.client.get("/admin/replay/registration_cohorts").status_code == 404
