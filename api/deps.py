@@ -11,7 +11,8 @@ from domain.history import CustomerHistory
 from domain.facts import CustomerFact
 from projections.alerts import AlertBook
 from projections.customer360 import Customer360Projection
-from projections.replay import CUSTOMER_360, ReportCatalog
+from projections.replay import CUSTOMER_360, TIMELINE, ReportCatalog
+from projections.timeline import TimelineProjection
 from storage.views import ViewDatabase
 
 
@@ -29,6 +30,10 @@ class ReadSide:
               page_size: int) -> ReadSide:
         return cls(history, views, policies, AlertBook(views),
                    ReportCatalog(history, views, policies), page_size)
+
+    def timeline(self) -> TimelineProjection:
+        """The live generation of the timeline (a rebuild may swap it)."""
+        return self.reports.live(TIMELINE)  # type: ignore[return-value]
 
     def customer360(self) -> Customer360Projection:
         """The live generation of the 360 rows and merge identities (a rebuild may swap it)."""

@@ -57,6 +57,7 @@ def customer_timeline(
         page = read_timeline(
             side.views,
             members,
+            table=side.timeline().table,
             where=TimelineFilter(type_prefix=type, channel=channel, since=since, until=until),
             limit=limit or side.page_size,
             cursor=cursor,

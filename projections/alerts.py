@@ -5,7 +5,8 @@ transaction (the projection update that found it), both keyed by the alert's
 stable id with ``ON CONFLICT DO NOTHING``: an alert raised again (a re-applied
 batch, a replay of history) is neither stored nor queued twice, and an alert
 already published is never published again. SLA alerts also appear on the
-customer's timeline at the moment they happened.
+customer's timeline at the moment they happened: each carries the timeline type,
+summary and position the timeline reads them with (``projections/timeline.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.alerts import Alert
-from projections.timeline import to_micros
+from storage.views import to_micros
 from storage.views import Row, SqlCursor, ViewDatabase
 
 _SLA_HEADLINES = {"sla_breach": "SLA breached", "sla_at_risk": "SLA at risk"}
@@ -46,7 +47,6 @@ class AlertBook:
     def __init__(self, views: ViewDatabase) -> None:
         self.alerts = views.table("alerts")
         self.outbox = views.table("alert_outbox")
-        self.timeline = views.table("timeline_entries")
 
     def create_statements(self) -> list[str]:
         return [
@@ -59,7 +59,10 @@ class AlertBook:
             " status TEXT NOT NULL,"
             " details TEXT NOT NULL,"
             " acknowledged_by TEXT,"
-            " acknowledged_at TEXT)",
+            " acknowledged_at TEXT,"
+            " timeline_type TEXT,"
+            " timeline_position BIGINT,"
+            " summary TEXT)",
             f"CREATE TABLE IF NOT EXISTS {self.outbox} ("
             " alert_id TEXT PRIMARY KEY,"
             " message TEXT NOT NULL,"
@@ -73,26 +76,19 @@ class AlertBook:
         queued_at = to_micros(datetime.now(UTC))  # orders the relay's work, nothing else
         db.executemany(
             f"INSERT INTO {self.alerts} (alert_id, kind, customer_id, raised_at, raised_time,"
-            " status, details) VALUES (%s, %s, %s, %s, %s, 'open', %s)"
+            " status, details, timeline_type, timeline_position, summary)"
+            " VALUES (%s, %s, %s, %s, %s, 'open', %s, %s, %s, %s)"
             " ON CONFLICT (alert_id) DO NOTHING",
             [(a.alert_id, a.kind, a.customer_id, to_micros(a.raised_at), a.raised_at.isoformat(),
-              json.dumps(a.details, sort_keys=True)) for a in alerts],
+              json.dumps(a.details, sort_keys=True), _SLA_TIMELINE_TYPES.get(a.kind),
+              _timeline_position(a.alert_id), _sla_summary(a) if a.kind in _SLA_HEADLINES else None)
+             for a in alerts],
         )
         db.executemany(
             f"INSERT INTO {self.outbox} (alert_id, message, queued_at) VALUES (%s, %s, %s)"
             " ON CONFLICT (alert_id) DO NOTHING",
             [(a.alert_id, json.dumps(alert_message(a), sort_keys=True), queued_at)
              for a in alerts],
-        )
-        sla = [a for a in alerts if a.kind in _SLA_HEADLINES]
-        db.executemany(
-            f"INSERT INTO {self.timeline} (customer_id, occurred_at, position, event_id,"
-            " event_type, source, channel, time, summary, data)"
-            " VALUES (%s, %s, %s, %s, %s, %s, NULL, %s, %s, %s)"
-            " ON CONFLICT DO NOTHING",
-            [(a.customer_id, to_micros(a.raised_at), _timeline_position(a.alert_id), a.alert_id,
-              _SLA_TIMELINE_TYPES[a.kind], "crm-timeline/sla", a.raised_at.isoformat(),
-              _sla_summary(a), json.dumps(a.details, sort_keys=True)) for a in sla],
         )
 
     def acknowledge(self, db: SqlCursor, alert_id: str, by: str, at: datetime) -> Row | None:

@@ -23,8 +23,7 @@ from domain.history import CustomerHistory
 from projections.alerts import AlertBook
 from projections.identities import Identities
 from projections.runner import Positioned
-from projections.timeline import to_micros
-from storage.views import SqlCursor, ViewDatabase, generation_name, generation_table
+from storage.views import SqlCursor, ViewDatabase, generation_name, generation_table, to_micros
 
 
 def to_json(value: Any) -> Any:

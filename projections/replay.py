@@ -1,5 +1,5 @@
-"""Rebuilding reports and the customer 360 from the first stored event, beside the live
-ones, then swapping.
+"""Rebuilding reports, the customer 360 and the timeline from the first stored event,
+beside the live ones, then swapping.
 
 Each rebuildable read model has a live generation (what readers see and the
 live loop keeps up to date) and, during a rebuild, a building one. ``Replay.build`` folds the
@@ -21,6 +21,7 @@ from domain.customer360 import Policies
 from domain.history import CustomerHistory
 from projections.customer360 import Customer360Projection
 from projections.reports import report_classes
+from projections.timeline import TimelineProjection
 from projections.reports.base import Doc, ReportProjection
 from projections.runner import Projector
 from storage.views import ViewDatabase
@@ -33,8 +34,9 @@ class UnknownReport(KeyError):
 
 
 CUSTOMER_360 = "customer360"
+TIMELINE = "timeline"
 
-Rebuildable = ReportProjection | Customer360Projection
+Rebuildable = ReportProjection | Customer360Projection | TimelineProjection
 
 
 class ReportCatalog:
@@ -45,7 +47,7 @@ class ReportCatalog:
         self.views = views
         self.policies = policies
         self.reports = {name: cls(policies) for name, cls in report_classes().items()}
-        self.names = [CUSTOMER_360, *self.reports]
+        self.names = [TIMELINE, CUSTOMER_360, *self.reports]
         self._live_cache: dict[str, tuple[float, Rebuildable]] = {}
         self.table = views.table("report_generations")
         views.create_tables([
@@ -65,6 +67,8 @@ class ReportCatalog:
         projection: Rebuildable
         if name == CUSTOMER_360:
             projection = Customer360Projection(self.history, self.views, self.policies, generation)
+        elif name == TIMELINE:
+            projection = TimelineProjection(self.views, generation)
         else:
             projection = ReportProjection(self.reports[name], self.views, generation)
         projection.create_tables(self.views)
@@ -159,6 +163,8 @@ def diff(catalog: ReportCatalog, name: str) -> Diff:
         raise ValueError(f"no rebuild of {name!r} waits to be swapped in; run it with --diff first")
     if name == CUSTOMER_360:
         key_columns = ["customer_id"]
+    elif name == TIMELINE:
+        key_columns = ["customer_id", "occurred_at", "event_id"]
     else:
         key_columns = [c for c in catalog.reports[name].columns
                        if c in ("month", "channel", "category", "cohort", "currency")]

@@ -12,20 +12,20 @@ import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from projections.runner import Positioned
 from projections.summaries import summarize
-from storage.views import Row, SqlCursor, ViewDatabase
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_micros(moment: datetime) -> int:
-    """Microseconds since the epoch: an exact, portable, sortable event time."""
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
+from projections.alerts import AlertBook
+from storage.views import (
+    Row,
+    SqlCursor,
+    ViewDatabase,
+    generation_name,
+    generation_table,
+    to_micros,
+)
 
 class InvalidCursor(ValueError):
     """A page cursor that this service did not hand out."""
@@ -48,16 +48,17 @@ class TimelinePage:
 
 
 class TimelineProjection:
-    """Writes one timeline row per stored fact."""
+    """Writes one timeline row per stored fact (one generation's table)."""
 
-    name = "timeline"
-
-    def __init__(self, views: ViewDatabase) -> None:
-        self.table = views.table("timeline_entries")
+    def __init__(self, views: ViewDatabase, generation: int = 1) -> None:
+        self.generation = generation
+        self.name = generation_name("timeline", generation)
+        self.table = views.table(generation_table("timeline_entries", generation))
 
     def create_tables(self, views: ViewDatabase) -> None:
         views.create_tables(
             [
+                *AlertBook(views).create_statements(),  # SLA alerts are read in place
                 f"CREATE TABLE IF NOT EXISTS {self.table} ("
                 " customer_id TEXT NOT NULL,"
                 " occurred_at BIGINT NOT NULL,"
@@ -96,17 +97,28 @@ class TimelineProjection:
         )
 
 
+    def read(self, db: SqlCursor) -> list[Row]:
+        db.execute(f"SELECT customer_id, occurred_at, position, event_id, event_type, source,"
+                   f" channel, time, summary, data FROM {self.table}"
+                   " ORDER BY customer_id, occurred_at, position")
+        return db.fetchall()
+
+    def drop_tables(self, db: SqlCursor) -> None:
+        db.execute(f"DROP TABLE IF EXISTS {self.table}")
+
+
 def read_timeline(
     views: ViewDatabase,
     customer_ids: Sequence[str],
     *,
+    table: str,
     where: TimelineFilter = TimelineFilter(),
     limit: int = 50,
     cursor: str | None = None,
     oldest_first: bool = False,
 ) -> TimelinePage:
     """One page of the timeline of a customer (with its merged duplicates), newest first
-    unless ``oldest_first``."""
+    unless ``oldest_first``: the facts in ``table``, and SLA alerts in their place."""
     clauses = [f"customer_id IN ({', '.join(['%s'] * len(customer_ids))})"]
     params: list[Any] = list(customer_ids)
     if where.type_prefix:
@@ -130,10 +142,17 @@ def read_timeline(
         )
         params += [after_time, after_time, after_position]
     order = "ASC" if oldest_first else "DESC"
+    entries = (
+        f"SELECT customer_id, occurred_at, position, event_id, event_type, source, channel, time,"
+        f" summary, data FROM {table}"
+        " UNION ALL SELECT customer_id, raised_at, timeline_position, alert_id, timeline_type,"
+        f" 'crm-timeline/sla', NULL, raised_time, summary, details FROM {views.table('alerts')}"
+        " WHERE timeline_type IS NOT NULL"
+    )
     with views.read() as db:
         db.execute(
             "SELECT occurred_at, position, event_id, event_type, source, channel, time, summary,"
-            f" data FROM {views.table('timeline_entries')} WHERE {' AND '.join(clauses)}"
+            f" data FROM ({entries}) AS entries WHERE {' AND '.join(clauses)}"
             f" ORDER BY occurred_at {order}, position {order} LIMIT %s",
             [*params, limit + 1],
         )

@@ -20,9 +20,8 @@ from consumers.app import Clock, build_ingestion, utc_now
 from domain.history import CustomerHistory
 from outbox.relay import AlertRelay
 from projections.complaint_sla import ComplaintSlaProjection
-from projections.replay import CUSTOMER_360, ReportCatalog
+from projections.replay import CUSTOMER_360, TIMELINE, ReportCatalog
 from projections.runner import Projector, ReadModel
-from projections.timeline import TimelineProjection
 from service.settings import Settings
 from storage.views import SCHEMA_LOCK, ViewDatabase
 
@@ -85,17 +84,17 @@ def build_views(settings: Settings, history: CustomerHistory) -> ViewDatabase:
 def core_read_models(
     settings: Settings, history: CustomerHistory, views: ViewDatabase
 ) -> list[ReadModel]:
-    """The read models that are always live in one generation (no rebuild yet)."""
-    return [
-        TimelineProjection(views),
-        ComplaintSlaProjection(history, views, settings.policies().sla),
-    ]
+    """Read models with no generations: the complaint SLA clocks are recomputed from the
+    facts at every check, and the alerts they raise are never rebuilt (once published,
+    an alert stays)."""
+    return [ComplaintSlaProjection(history, views, settings.policies().sla)]
 
 
 def read_models(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> list[ReadModel]:
-    """Every live read model except reports: the core ones and the live 360 generation."""
+    """Every live read model except reports: the live timeline and 360 generations, the SLA."""
     catalog = build_report_catalog(settings, history, views)
-    return [*core_read_models(settings, history, views), catalog.live(CUSTOMER_360)]
+    return [catalog.live(TIMELINE), catalog.live(CUSTOMER_360),
+            *core_read_models(settings, history, views)]
 
 
 def build_report_catalog(

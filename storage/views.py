@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
@@ -21,6 +22,14 @@ Dialect = Literal["postgres", "sqlite"]
 #: The PostgreSQL advisory lock held while creating tables (see service/bootstrap.py).
 SCHEMA_LOCK = 0x63726D74
 Row = dict[str, Any]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_micros(moment: datetime) -> int:
+    """Microseconds since the epoch: an exact, portable, sortable event time."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def generation_table(name: str, generation: int) -> str:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from projections.timeline import to_micros
+from storage.views import to_micros
 from service import sample
 from tests.integration.conftest import ServiceUnderTest, wait_until
 

@@ -164,7 +164,7 @@ def test_a_replay_killed_halfway_resumes_and_ends_with_the_same_result(desk: Des
     assert cohorts == expected_cohorts(facts)
 
 
-def test_rebuilding_the_customer_360_gives_the_rows_built_incrementally(desk: Desk) -> None:
+def test_rebuilding_the_360_and_the_timeline_gives_the_rows_built_incrementally(desk: Desk) -> None:
     facts = sample_facts(150)
     for start in range(0, len(facts), 300):  # incrementally, batch by batch
         desk.record(*facts[start:start + 300])
@@ -175,6 +175,9 @@ def test_rebuilding_the_customer_360_gives_the_rows_built_incrementally(desk: De
     assert len(incremental) == 150 and fresh == incremental
     changes = replay.diff(catalog, replay.CUSTOMER_360)
     assert (changes.added, changes.removed, changes.changed) == ([], [], [])
+    timeline = replay.replay(catalog, replay.TIMELINE, swap=False)
+    assert catalog.read(replay.TIMELINE, timeline.generation) == catalog.read(replay.TIMELINE, 1)
+    assert len(catalog.read(replay.TIMELINE, 1)) == len(facts)
     # Swapped in, the API reads the new generation; the old one is left for the live loop to drop.
     catalog.swap(replay.CUSTOMER_360, 2)
     time.sleep(1.1)  # the API looks the live generation up again at most once a second
