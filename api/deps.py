@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from domain.customer360 import Policies
-from domain.history import CustomerHistory
 from domain.facts import CustomerFact
+from domain.history import CustomerHistory
 from projections.alerts import AlertBook
 from projections.customer360 import Customer360Projection
-from projections.replay import CUSTOMER_360, TIMELINE, ReportCatalog
+from projections.replay import CUSTOMER_360, TIMELINE, RebuildCatalog
 from projections.timeline import TimelineProjection
 from storage.views import ViewDatabase
 
@@ -22,14 +22,14 @@ class ReadSide:
     views: ViewDatabase
     policies: Policies
     alert_book: AlertBook
-    reports: ReportCatalog
+    reports: RebuildCatalog
     page_size: int
 
     @classmethod
     def build(cls, history: CustomerHistory, views: ViewDatabase, policies: Policies,
               page_size: int) -> ReadSide:
         return cls(history, views, policies, AlertBook(views),
-                   ReportCatalog(history, views, policies), page_size)
+                   RebuildCatalog(history, views, policies), page_size)
 
     def timeline(self) -> TimelineProjection:
         """The live generation of the timeline (a rebuild may swap it)."""

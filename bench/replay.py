@@ -50,7 +50,7 @@ def main() -> None:
     total = history.recorder.max_notification_id() or 0
     print(f"store={args.store} schema={schema} events={total}")
     views = bootstrap.build_views(settings, history)
-    catalog = bootstrap.build_report_catalog(settings, history, views)
+    catalog = bootstrap.build_catalog(settings, history, views)
     overall = 0.0
     for name in catalog.reports:
         started = time.perf_counter()

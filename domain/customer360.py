@@ -232,7 +232,7 @@ def _purchase_pattern(orders: list[_Order]) -> dict[str, Any]:
     for order in orders:
         ltv[order.currency] = ltv.get(order.currency, Decimal(0)) + order.net
         counts[order.currency] += 1
-    gaps = [(b.placed_at - a.placed_at) / timedelta(days=1) for a, b in zip(orders, orders[1:])]
+    gaps = [(b.placed_at - a.placed_at) / timedelta(days=1) for a, b in zip(orders, orders[1:], strict=False)]
     mean_gap = sum(gaps) / len(gaps) if gaps else None
     return {
         "count": len(orders),

@@ -18,8 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.alerts import Alert
-from storage.views import to_micros
-from storage.views import Row, SqlCursor, ViewDatabase
+from storage.views import Row, SqlCursor, ViewDatabase, to_micros
 
 _SLA_HEADLINES = {"sla_breach": "SLA breached", "sla_at_risk": "SLA at risk"}
 _SLA_TIMELINE_TYPES = {"sla_breach": "crm.sla.breached", "sla_at_risk": "crm.sla.at_risk"}

@@ -26,8 +26,7 @@ from domain.history import CustomerHistory
 from domain.sla_policy import PolicyBook
 from projections.alerts import AlertBook
 from projections.runner import Positioned
-from storage.views import to_micros
-from storage.views import SqlCursor, ViewDatabase
+from storage.views import SqlCursor, ViewDatabase, to_micros
 
 log = logging.getLogger(__name__)
 

@@ -2,18 +2,19 @@
 beside the live ones, then swapping.
 
 Each rebuildable read model has a live generation (what readers see and the
-live loop keeps up to date) and, during a rebuild, a building one. ``Replay.build`` folds the
-whole history into the building generation's fresh tables, resuming where an
-interrupted build stopped (its tracking record says where); ``swap`` makes it
-live in one transaction. The live loop notices the change, follows on with the
-new generation from its position and drops the old tables.
+live loop keeps up to date) and, during a rebuild, a building one. ``replay``
+folds the whole history into the building generation's fresh tables, resuming
+where an interrupted build stopped (its tracking record says where), and swaps
+it in with one transaction. The live loop notices the change and follows on
+with the new generation from its position; the generation before the previous
+one is dropped (readers may still hold the previous one for a second).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,15 +22,15 @@ from domain.customer360 import Policies
 from domain.history import CustomerHistory
 from projections.customer360 import Customer360Projection
 from projections.reports import report_classes
-from projections.timeline import TimelineProjection
 from projections.reports.base import Doc, ReportProjection
 from projections.runner import Projector
+from projections.timeline import TimelineProjection
 from storage.views import ViewDatabase
 
 log = logging.getLogger(__name__)
 
 
-class UnknownReport(KeyError):
+class UnknownReadModel(KeyError):
     pass
 
 
@@ -39,7 +40,7 @@ TIMELINE = "timeline"
 Rebuildable = ReportProjection | Customer360Projection | TimelineProjection
 
 
-class ReportCatalog:
+class RebuildCatalog:
     """Which generation of each rebuildable read model is live, and which is being built."""
 
     def __init__(self, history: CustomerHistory, views: ViewDatabase, policies: Policies) -> None:
@@ -49,7 +50,7 @@ class ReportCatalog:
         self.reports = {name: cls(policies) for name, cls in report_classes().items()}
         self.names = [TIMELINE, CUSTOMER_360, *self.reports]
         self._live_cache: dict[str, tuple[float, Rebuildable]] = {}
-        self.table = views.table("report_generations")
+        self.table = views.table("read_model_generations")
         views.create_tables([
             f"CREATE TABLE IF NOT EXISTS {self.table} ("
             " name TEXT PRIMARY KEY, live INTEGER NOT NULL, building INTEGER)"
@@ -57,7 +58,7 @@ class ReportCatalog:
 
     def generations(self, name: str) -> tuple[int, int | None]:
         if name not in self.names:
-            raise UnknownReport(name)
+            raise UnknownReadModel(name)
         with self.views.read() as db:
             db.execute(f"SELECT live, building FROM {self.table} WHERE name = %s", [name])
             row = db.fetchone()
@@ -126,7 +127,7 @@ class Progress:
         return dict(self.__dict__)
 
 
-def replay(catalog: ReportCatalog, name: str, *, swap: bool = True, batch_size: int = 2000,
+def replay(catalog: RebuildCatalog, name: str, *, swap: bool = True, batch_size: int = 2000,
            on_progress: Callable[[Progress], None] | None = None) -> Progress:
     """Build ``name`` into a fresh generation from the first event; swap it in when caught up."""
     generation = catalog.start_build(name)
@@ -156,7 +157,7 @@ class Diff:
     changed: list[tuple[Doc, Doc]]
 
 
-def diff(catalog: ReportCatalog, name: str) -> Diff:
+def diff(catalog: RebuildCatalog, name: str) -> Diff:
     """What the building generation changes against the live one, by row."""
     live, building = catalog.generations(name)
     if building is None:
@@ -190,10 +191,10 @@ class LiveGenerations:
     """The live generation of every rebuildable read model, kept up to date by the loop.
 
     Checked about once a second: after a swap the new generation is followed
-    from where its rebuild stopped, and the old generation's tables are dropped.
+    from where its rebuild stopped.
     """
 
-    def __init__(self, catalog: ReportCatalog, batch_size: int) -> None:
+    def __init__(self, catalog: RebuildCatalog, batch_size: int) -> None:
         self.catalog = catalog
         self.batch_size = batch_size
         self._projectors: dict[str, Projector] = {}
@@ -208,9 +209,10 @@ class LiveGenerations:
                 if current is not None and current.read_model.generation == live:
                     continue
                 if current is not None:
-                    with self.catalog.views.write() as db:
-                        current.read_model.drop_tables(db)
                     log.info("%s: generation %d is live now", name, live)
+                    if live > 2:
+                        with self.catalog.views.write() as db:
+                            self.catalog.projection(name, live - 2).drop_tables(db)
                 self._projectors[name] = Projector(self.catalog.history, self.catalog.views,
                                                    self.catalog.projection(name, live),
                                                    batch_size=self.batch_size)

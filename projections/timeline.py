@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from projections.alerts import AlertBook
 from projections.runner import Positioned
 from projections.summaries import summarize
-from projections.alerts import AlertBook
 from storage.views import (
     Row,
     SqlCursor,
@@ -26,6 +26,7 @@ from storage.views import (
     generation_table,
     to_micros,
 )
+
 
 class InvalidCursor(ValueError):
     """A page cursor that this service did not hand out."""

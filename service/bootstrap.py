@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import psycopg
-from faststream import FastStream
 from fastapi import FastAPI
+from faststream import FastStream
 from psycopg import sql
 
 from api.app import create_api
@@ -20,7 +20,7 @@ from consumers.app import Clock, build_ingestion, utc_now
 from domain.history import CustomerHistory
 from outbox.relay import AlertRelay
 from projections.complaint_sla import ComplaintSlaProjection
-from projections.replay import CUSTOMER_360, TIMELINE, ReportCatalog
+from projections.replay import CUSTOMER_360, TIMELINE, RebuildCatalog
 from projections.runner import Projector, ReadModel
 from service.settings import Settings
 from storage.views import SCHEMA_LOCK, ViewDatabase
@@ -92,15 +92,15 @@ def core_read_models(
 
 def read_models(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> list[ReadModel]:
     """Every live read model except reports: the live timeline and 360 generations, the SLA."""
-    catalog = build_report_catalog(settings, history, views)
+    catalog = build_catalog(settings, history, views)
     return [catalog.live(TIMELINE), catalog.live(CUSTOMER_360),
             *core_read_models(settings, history, views)]
 
 
-def build_report_catalog(
+def build_catalog(
     settings: Settings, history: CustomerHistory, views: ViewDatabase
-) -> ReportCatalog:
-    return ReportCatalog(history, views, settings.policies())
+) -> RebuildCatalog:
+    return RebuildCatalog(history, views, settings.policies())
 
 
 def build_alert_relay(settings: Settings, views: ViewDatabase) -> AlertRelay:

@@ -100,7 +100,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> None:
 
     history = bootstrap.build_history(settings)
     views = bootstrap.build_views(settings, history)
-    catalog = bootstrap.build_report_catalog(settings, history, views)
+    catalog = bootstrap.build_catalog(settings, history, views)
     names = list(catalog.names) if args.all else [args.name]
     unknown = [n for n in names if n not in catalog.names]
     if not names or unknown:

@@ -57,7 +57,7 @@ def start_projectors(settings: Settings, stop: threading.Event) -> list[threadin
     )
     clocks = [(settings.sla_check_seconds, p.read_model.check_due) for p in projectors
               if isinstance(p.read_model, ComplaintSlaProjection)]
-    rebuildable = LiveGenerations(bootstrap.build_report_catalog(settings, history, views),
+    rebuildable = LiveGenerations(bootstrap.build_catalog(settings, history, views),
                                   settings.projection_batch_size)
     loop = ProjectionLoop(projectors, poll_seconds=settings.projection_poll_seconds,
                           periodic=clocks, more=rebuildable.projectors)

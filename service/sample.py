@@ -178,7 +178,7 @@ def sample_events(
     by_customer: dict[str, list[SampleEvent]] = {}
     for message in messages:
         by_customer.setdefault(message.key, []).append(message)
-    for key, own in by_customer.items():
+    for own in by_customer.values():
         own.sort(key=lambda m: json.loads(m.value)["time"])
     cursors = {key: iter(own) for key, own in by_customer.items()}
     ordered = [next(cursors[m.key]) for m in messages]

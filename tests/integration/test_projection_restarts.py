@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from storage.views import to_micros
 from service import sample
+from storage.views import to_micros
 from tests.integration.conftest import ServiceUnderTest, wait_until
 
 pytestmark = pytest.mark.integration

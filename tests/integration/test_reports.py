@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
-import sys
 from collections import Counter, defaultdict
 from datetime import datetime
 from decimal import Decimal
@@ -108,7 +108,7 @@ def test_reports_added_after_the_facts_are_built_by_replay_and_equal_plain_loops
     facts = sample_facts(200)
     assert len(facts) > 3000
     desk.history.record([("test:feed", n, f) for n, f in enumerate(facts)])
-    catalog = bootstrap.build_report_catalog(desk.settings, desk.history, desk.views)
+    catalog = bootstrap.build_catalog(desk.settings, desk.history, desk.views)
     for name in catalog.reports:
         result = replay.replay(catalog, name)
         assert (result.state, result.generation) == ("swapped", 2)
@@ -148,7 +148,7 @@ def test_a_replay_killed_halfway_resumes_and_ends_with_the_same_result(desk: Des
                "--batch-size", "5"]
     first = subprocess.Popen(command, env={**os.environ, **env},
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    catalog = bootstrap.build_report_catalog(desk.settings, desk.history, desk.views)
+    catalog = bootstrap.build_catalog(desk.settings, desk.history, desk.views)
     tracking = catalog.projection("registration_cohorts", 2).name
 
     wait_until(lambda: (desk.views.position(tracking) or 0) > 300, what="the replay halfway")
@@ -168,7 +168,7 @@ def test_rebuilding_the_360_and_the_timeline_gives_the_rows_built_incrementally(
     facts = sample_facts(150)
     for start in range(0, len(facts), 300):  # incrementally, batch by batch
         desk.record(*facts[start:start + 300])
-    catalog = bootstrap.build_report_catalog(desk.settings, desk.history, desk.views)
+    catalog = bootstrap.build_catalog(desk.settings, desk.history, desk.views)
     rebuilt = replay.replay(catalog, replay.CUSTOMER_360, swap=False)
     assert rebuilt.generation == 2
     incremental, fresh = catalog.read(replay.CUSTOMER_360, 1), catalog.read(replay.CUSTOMER_360, 2)
@@ -214,7 +214,7 @@ def test_a_rebuild_while_events_arrive_through_kafka_ends_equal_to_a_rebuild_of_
 
     publisher = threading.Thread(target=publish_rest)
     publisher.start()
-    catalog = bootstrap.build_report_catalog(s, service.history, service.views)
+    catalog = bootstrap.build_catalog(s, service.history, service.views)
     arriving = []
     for name in catalog.reports:  # rebuilt and swapped in while the second half arrives
         assert replay.replay(catalog, name, batch_size=100).state == "swapped"
