@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
+from api.access import requires
 from api.deps import ReadSide, read_side
 
-router = APIRouter(tags=["alerts"])
+router = APIRouter(tags=["alerts"], dependencies=[Depends(requires("agent"))])
 
 
 @router.get("/alerts")
@@ -47,7 +48,7 @@ class Acknowledgement(BaseModel):
     by: str = Field(min_length=1, max_length=100, description="Who acknowledges (agent id).")
 
 
-@router.post("/alerts/{alert_id}/ack")
+@router.post("/alerts/{alert_id}/ack", dependencies=[Depends(requires("admin"))])
 def acknowledge_alert(
     alert_id: Annotated[str, Path(min_length=1, max_length=300)],
     body: Acknowledgement,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import alerts, customers, health, reports, timeline
+from api.access import KeyRing
 from api.deps import ReadSide
 from domain.customer360 import Policies
 from domain.history import CustomerHistory
@@ -22,6 +23,7 @@ def create_api(
         "complaints and account changes, as reported by upstream systems through Kafka.",
     )
     api.state.read_side = ReadSide.build(history, views, policies, page_size)
+    api.state.keys = KeyRing(views)
     api.include_router(customers.router)
     api.include_router(timeline.router)
     api.include_router(alerts.router)

@@ -14,11 +14,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
+from api.access import requires
 from api.deps import ReadSide, read_side
 from domain.customer360 import fold_customer
 from projections.customer360 import to_json, view_document
 
-router = APIRouter(tags=["customers"])
+router = APIRouter(tags=["customers"], dependencies=[Depends(requires("agent"))])
 
 CustomerId = Annotated[str, Path(min_length=1, max_length=64)]
 AsOf = Annotated[

@@ -10,11 +10,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
+from api.access import requires
 from api.deps import ReadSide, read_side
 from projections import replay
 from projections.reports.base import Doc
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], dependencies=[Depends(requires("agent"))])
 
 
 @router.get("/reports")
@@ -67,7 +68,7 @@ _rebuilds: dict[str, replay.Progress] = {}
 _rebuilds_lock = threading.Lock()
 
 
-@router.post("/admin/replay/{name}", status_code=202)
+@router.post("/admin/replay/{name}", status_code=202, dependencies=[Depends(requires("admin"))])
 def start_replay(name: str, side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     """Rebuild a report from the first event in the background; it swaps in when caught up."""
     catalog = side.reports
@@ -90,7 +91,7 @@ def start_replay(name: str, side: ReadSide = Depends(read_side)) -> dict[str, An
     return progress.as_dict()
 
 
-@router.get("/admin/replay/{name}")
+@router.get("/admin/replay/{name}", dependencies=[Depends(requires("admin"))])
 def replay_progress(name: str) -> dict[str, Any]:
     progress = _rebuilds.get(name)
     if progress is None:

@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
+from api.access import requires
 from api.deps import ReadSide, read_side
 from projections.timeline import InvalidCursor, TimelineFilter, read_timeline
 
-router = APIRouter(tags=["timeline"])
+router = APIRouter(tags=["timeline"], dependencies=[Depends(requires("agent"))])
 
 
 class TimelineEntry(BaseModel):

@@ -2,8 +2,9 @@
 # Idempotent: creates .venv once, reinstalls only when pyproject.toml changed.
 set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-LOCAL_DIR="$REPO_ROOT/.local"          # servers' data and logs (git-ignored)
-CACHE_DIR="$REPO_ROOT/.cache"          # downloaded jars (git-ignored)
+# CRM_LOCAL_DIR / CRM_CACHE_DIR move them elsewhere (e.g. to try a cold start).
+LOCAL_DIR="${CRM_LOCAL_DIR:-$REPO_ROOT/.local}"   # servers' data and logs (git-ignored)
+CACHE_DIR="${CRM_CACHE_DIR:-$REPO_ROOT/.cache}"   # downloaded jars (git-ignored)
 VENV="$REPO_ROOT/.venv"
 mkdir -p "$LOCAL_DIR" "$CACHE_DIR"
 

@@ -3,12 +3,19 @@
 #
 #   scripts/kafka.sh start|stop|status
 #
-# start: installs Java 17 and Maven if missing, resolves the broker's jars once
-# into .cache/kafka-<version>/libs, formats .local/kafka/data once, starts the
-# broker in the background and waits until it accepts connections. Idempotent.
-# Reads CRM_KAFKA_PORT (19092), CRM_KAFKA_CONTROLLER_PORT (19093) and
-# CRM_KAFKA_HEAP (-Xms256m -Xmx768m). After changing a port: stop, then remove
-# .local/kafka so the storage is formatted for the new listeners.
+# start: installs Java 17 and Maven (apt-get) if missing, resolves the broker's
+#   jars once into .cache/kafka-<version>/libs (scripts/kafka/pom.xml), formats
+#   .local/kafka/data once, starts the broker in the background and waits (60 s)
+#   until it logs "Kafka Server started" and its port accepts connections.
+#   A no-op when it already runs. Logs: .local/kafka/server.log (previous run's:
+#   server.log.prev; Maven's: maven.log).
+# stop: SIGTERM, then SIGKILL after 30 s. status: exit 0 if running, else 3.
+# All are idempotent; start and stop hold a lock, so concurrent callers are safe.
+#
+# Reads CRM_KAFKA_PORT (19092), CRM_KAFKA_CONTROLLER_PORT (19093), CRM_KAFKA_HEAP
+# (-Xms256m -Xmx768m), and CRM_LOCAL_DIR / CRM_CACHE_DIR via env.sh.
+# After changing a port: `scripts/kafka.sh stop && rm -rf .local/kafka`, so the
+# storage is formatted again for the new listeners (this drops the topics).
 source "$(dirname "$0")/env.sh"
 
 KAFKA_VERSION=4.1.1
@@ -19,21 +26,27 @@ LIBS="$CACHE_DIR/kafka-$KAFKA_VERSION/libs"
 HOME_DIR="$LOCAL_DIR/kafka"
 PID_FILE="$HOME_DIR/kafka.pid"
 CONFIG="$HOME_DIR/server.properties"
+LOG="$HOME_DIR/server.log"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
-running() { [ -f "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; }
+# The pid file's process, if it is alive and still our broker (pids get reused).
+running() {
+  local pid
+  pid=$(cat "$PID_FILE" 2>/dev/null) || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $CONFIG"
+}
 
 install_tools() {
   command -v java >/dev/null && command -v mvn >/dev/null && return
   echo "==> installing Java 17 and Maven (apt-get)" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless maven >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless maven >&2
 }
 
 resolve_jars() {
   [ -f "$LIBS/.complete" ] && return
-  echo "==> resolving Kafka $KAFKA_VERSION jars from Maven Central into ${LIBS#$REPO_ROOT/}" >&2
+  echo "==> resolving Kafka $KAFKA_VERSION jars from Maven Central into $LIBS" >&2
   rm -rf "$LIBS"
-  mkdir -p "$HOME_DIR"
   mvn -B -f "$REPO_ROOT/scripts/kafka/pom.xml" dependency:copy-dependencies \
     -DoutputDirectory="$LIBS" -DincludeScope=runtime >"$HOME_DIR/maven.log" 2>&1 \
     || { tail -n 40 "$HOME_DIR/maven.log" >&2; echo "resolving the Kafka jars failed" >&2; exit 1; }
@@ -41,8 +54,7 @@ resolve_jars() {
 }
 
 write_config() {
-  mkdir -p "$HOME_DIR/data"
-  cat > "$CONFIG" <<PROPS
+  cat >"$CONFIG" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$CONTROLLER_PORT
@@ -65,46 +77,62 @@ delete.topic.enable=true
 PROPS
 }
 
+# Kafka's Java entry points, logging through log4j2 into $LOG (never the NOP logger).
 java_run() { java -Dkafka.logs.dir="$HOME_DIR" \
   -Dlog4j2.configurationFile="$REPO_ROOT/scripts/kafka/log4j2.properties" -cp "$LIBS/*" "$@"; }
 
+wait_ready() {
+  for _ in $(seq 1 120); do
+    if port_open && grep -q "Kafka Server started" "$LOG" 2>/dev/null; then return; fi
+    running || break
+    sleep 0.5
+  done
+  echo "kafka did not start on 127.0.0.1:$PORT; last lines of $LOG:" >&2
+  tail -n 40 "$LOG" >&2 || true
+  tail -n 20 "$HOME_DIR/stdout.log" >&2 || true
+  exit 1
+}
+
 start() {
-  if running && port_open; then echo "kafka already running on 127.0.0.1:$PORT"; return; fi
+  if running; then
+    wait_ready   # a broker still starting up (e.g. launched by a concurrent caller)
+    echo "kafka already running on 127.0.0.1:$PORT"; return
+  fi
+  if port_open; then
+    echo "port $PORT is taken by another process (another checkout's broker?)" >&2; exit 1
+  fi
   install_tools
   resolve_jars
+  mkdir -p "$HOME_DIR/data"
   write_config
+  [ -f "$LOG" ] && mv -f "$LOG" "$LOG.prev"   # so the readiness check reads this run only
   if [ ! -f "$HOME_DIR/data/meta.properties" ]; then
     cluster_id=$(java_run kafka.tools.StorageTool random-uuid)
     java_run kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$CONFIG" >/dev/null
   fi
+  # setsid: Ctrl-C in the caller's terminal does not reach the broker; 9>&- : nor does our lock.
   # shellcheck disable=SC2086
   nohup setsid java $HEAP -Dkafka.logs.dir="$HOME_DIR" \
     -Dlog4j2.configurationFile="$REPO_ROOT/scripts/kafka/log4j2.properties" \
-    -cp "$LIBS/*" kafka.Kafka "$CONFIG" >"$HOME_DIR/stdout.log" 2>&1 &
-  echo $! > "$PID_FILE"
-  for _ in $(seq 1 120); do
-    if port_open && grep -q "Kafka Server started" "$HOME_DIR/server.log" 2>/dev/null; then
-      echo "kafka started on 127.0.0.1:$PORT"; return
-    fi
-    running || break
-    sleep 0.5
-  done
-  echo "kafka did not start; last lines of its logs:" >&2
-  tail -n 40 "$HOME_DIR/server.log" "$HOME_DIR/stdout.log" >&2 || true
-  exit 1
+    -cp "$LIBS/*" kafka.Kafka "$CONFIG" </dev/null >"$HOME_DIR/stdout.log" 2>&1 9>&- &
+  echo $! >"$PID_FILE"
+  wait_ready
+  echo "kafka started on 127.0.0.1:$PORT"
 }
 
 stop() {
-  if ! running; then echo "kafka is not running"; rm -f "$PID_FILE"; return; fi
-  pid=$(cat "$PID_FILE"); kill "$pid"
+  if ! running; then rm -f "$PID_FILE"; echo "kafka is not running"; return; fi
+  local pid
+  pid=$(cat "$PID_FILE")
+  kill "$pid"
   for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-  kill -9 "$pid" 2>/dev/null || true
+  if kill -0 "$pid" 2>/dev/null; then echo "kafka did not stop in 30 s; killing it" >&2; kill -9 "$pid"; fi
   rm -f "$PID_FILE"; echo "kafka stopped"
 }
 
+mkdir -p "$HOME_DIR"
 case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
+  start|stop) exec 9>"$HOME_DIR/.lock"; flock 9; "$1" ;;
   status) if running && port_open; then echo "kafka running on 127.0.0.1:$PORT"; else echo "kafka not running"; exit 3; fi ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

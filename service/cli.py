@@ -26,6 +26,7 @@ def _up(settings: Settings, args: argparse.Namespace) -> None:
     stop = threading.Event()
     runtime.start_projectors(settings, stop)
     server = runtime.api_server(settings)
+    demo_key = server.config.app.state.keys.create("demo", "admin")
     threading.Thread(target=server.run, name="api", daemon=True).start()
     for _ in range(100):
         if server.started:
@@ -48,6 +49,8 @@ def _up(settings: Settings, args: argparse.Namespace) -> None:
             f"  A timeline:          {base}/customers/C-10000/timeline\n"
             f"  Only orders:         {base}/customers/C-10000/timeline?type=crm.order\n"
             f"  Health:              {base}/healthz\n"
+            f"  API key (admin):     {demo_key}\n"
+            f"    e.g. curl -H 'Authorization: Bearer {demo_key}' {base}/customers/C-10000\n"
             f"  Dead letters:        Kafka topic {settings.topic_deadletter}\n"
             "Press Ctrl-C to stop (Kafka keeps running; scripts/kafka.sh stop ends it).",
             flush=True,
@@ -133,6 +136,26 @@ def _replay(settings: Settings, args: argparse.Namespace) -> None:
                   f"({result.done} events folded)")
 
 
+def _keys(settings: Settings, args: argparse.Namespace) -> None:
+    """Create, list and revoke API keys."""
+    from api.access import KeyRing
+    from service import bootstrap
+
+    history = bootstrap.build_history(settings)
+    keys = KeyRing(bootstrap.build_views(settings, history))
+    if args.action == "create":
+        key = keys.create(args.name, args.role)
+        print(f"{key}\n(shown once: store it now; role {args.role}, name {args.name})")
+    elif args.action == "revoke":
+        if not keys.revoke(args.key_id):
+            raise SystemExit(f"crm-timeline keys: no key {args.key_id!r}")
+        print(f"key {args.key_id} revoked")
+    else:
+        for row in keys.list():
+            state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
+            print(f"{row['key_id']}  {row['role']:6}  {row['name']:24}  {row['created_at']}  {state}")
+
+
 def _config(_: Settings, __: argparse.Namespace) -> None:
     for name, default, description in describe_settings():
         print(f"{name:32} {default:40} {description}")
@@ -180,6 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--batch-size", type=int, default=2000,
                          help="stored events folded per transaction (default 2000)")
     rebuild.set_defaults(run=_replay)
+
+    keys = commands.add_parser("keys", help="create, list or revoke API keys")
+    key_actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = key_actions.add_parser("create", help="create a key and print it once")
+    create.add_argument("--name", required=True, help="who or what uses it")
+    create.add_argument("--role", required=True, choices=["agent", "ingest", "admin"])
+    key_actions.add_parser("list", help="list keys (never their secrets)")
+    revoke = key_actions.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    keys.set_defaults(run=_keys)
 
     commands.add_parser("config", help="list every setting with its default").set_defaults(
         run=_config

@@ -145,7 +145,10 @@ class ServiceUnderTest:
         return self.views.position("timeline") or 0
 
     def api(self) -> TestClient:
-        return TestClient(bootstrap.build_api(self.settings, self.history, self.views))
+        """The HTTP API, signed in with an admin key."""
+        api = bootstrap.build_api(self.settings, self.history, self.views)
+        key = api.state.keys.create("tests", "admin")
+        return TestClient(api, headers={"Authorization": f"Bearer {key}"})
 
     def close(self) -> None:
         self.stop_all()
@@ -163,7 +166,9 @@ class Desk:
         self.history = bootstrap.build_history(settings)
         self.views = bootstrap.build_views(settings, self.history)
         self.projectors = bootstrap.build_projectors(settings, self.history, self.views)
-        self.client = TestClient(bootstrap.build_api(settings, self.history, self.views))
+        api = bootstrap.build_api(settings, self.history, self.views)
+        self.admin_key = api.state.keys.create("tests", "admin")
+        self.client = TestClient(api, headers={"Authorization": f"Bearer {self.admin_key}"})
         self.offset = 0
 
     def record(self, *facts: ReportedFact) -> None:

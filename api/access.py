@@ -1,0 +1,125 @@
+"""API keys and roles: who may read, publish and administer.
+
+Roles: ``agent`` reads customers, timelines, alerts and reports; ``ingest``
+publishes events over HTTP; ``admin`` may do what an agent does and also
+acknowledge alerts, rebuild read models and manage keys. A key is shown once,
+at creation: ``crm_<id>_<secret>``. Only a SHA-256 digest of the secret is
+stored (the secret is 32 random bytes, so a slow password hash adds nothing),
+compared in constant time. Missing or wrong keys get 401, a key without the
+role 403; neither ever gets data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from storage.views import Row, ViewDatabase
+
+Role = Literal["agent", "ingest", "admin"]
+ROLES: tuple[Role, ...] = ("agent", "ingest", "admin")
+#: What each role may also do besides its own name.
+_GRANTS: dict[str, set[str]] = {"agent": {"agent"}, "ingest": {"ingest"}, "admin": {"admin", "agent"}}
+
+
+@dataclass(frozen=True)
+class Caller:
+    key_id: str
+    name: str
+    role: Role
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class KeyRing:
+    def __init__(self, views: ViewDatabase) -> None:
+        self.views = views
+        self.table = views.table("api_keys")
+        views.create_tables([
+            f"CREATE TABLE IF NOT EXISTS {self.table} (key_id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+            " role TEXT NOT NULL, digest TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT)"
+        ])
+
+    def create(self, name: str, role: Role) -> str:
+        """A new key; the returned string is the only time the secret is seen."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+        key_id, secret = secrets.token_hex(4), secrets.token_urlsafe(32)
+        with self.views.write() as db:
+            db.execute(
+                f"INSERT INTO {self.table} (key_id, name, role, digest, created_at)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                [key_id, name, role, _digest(secret), datetime.now(UTC).isoformat()],
+            )
+        return f"crm_{key_id}_{secret}"
+
+    def revoke(self, key_id: str) -> bool:
+        with self.views.write() as db:
+            db.execute(
+                f"UPDATE {self.table} SET revoked_at = %s WHERE key_id = %s AND revoked_at IS NULL",
+                [datetime.now(UTC).isoformat(), key_id],
+            )
+            db.execute(f"SELECT revoked_at FROM {self.table} WHERE key_id = %s", [key_id])
+            row = db.fetchone()
+        return row is not None
+
+    def list(self) -> list[Row]:
+        with self.views.read() as db:
+            db.execute(f"SELECT key_id, name, role, created_at, revoked_at FROM {self.table}"
+                       " ORDER BY created_at")
+            return db.fetchall()
+
+    def verify(self, key: str) -> Caller | None:
+        prefix, _, rest = key.partition("_")
+        key_id, _, secret = rest.partition("_")
+        if prefix != "crm" or not key_id or not secret:
+            return None
+        with self.views.read() as db:
+            db.execute(f"SELECT name, role, digest, revoked_at FROM {self.table} WHERE key_id = %s",
+                       [key_id])
+            row = db.fetchone()
+        if row is None or row["revoked_at"] or not hmac.compare_digest(row["digest"], _digest(secret)):
+            return None
+        return Caller(key_id, row["name"], row["role"])
+
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer crm_...`")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Or the key in X-API-Key.")
+
+
+def requires(role: Role) -> Callable[..., Caller]:
+    """A dependency that lets through callers whose key grants ``role``."""
+
+    def check(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        header: Annotated[str | None, Depends(_header)],
+    ) -> Caller:
+        key = bearer.credentials if bearer else header
+        if not key:
+            raise HTTPException(401, "an API key is required (Authorization: Bearer crm_...)",
+                                headers={"WWW-Authenticate": "Bearer"})
+        caller = request.app.state.keys.verify(key)
+        if caller is None:
+            raise HTTPException(401, "the API key is not valid (unknown, mistyped or revoked)",
+                                headers={"WWW-Authenticate": "Bearer"})
+        if role not in _GRANTS[caller.role]:
+            raise HTTPException(403, f"this needs the {role!r} role; the key has {caller.role!r}")
+        return caller
+
+    return check
+
+
+Agent = Annotated[Caller, Depends(requires("agent"))]
+Admin = Annotated[Caller, Depends(requires("admin"))]
+Ingest = Annotated[Caller, Depends(requires("ingest"))]

@@ -1,0 +1,79 @@
+"""Every endpoint needs the right role: no key or a wrong one is 401, a lesser role 403."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.integration.conftest import Desk
+
+pytestmark = pytest.mark.integration
+
+#: The role each endpoint needs; None: public. A new endpoint must be added here.
+ROLES = {
+    ("GET", "/healthz"): None,
+    ("GET", "/customers"): "agent",
+    ("GET", "/customers/{customer_id}"): "agent",
+    ("GET", "/customers/{customer_id}/loyalty"): "agent",
+    ("GET", "/customers/{customer_id}/timeline"): "agent",
+    ("GET", "/alerts"): "agent",
+    ("POST", "/alerts/{alert_id}/ack"): "admin",
+    ("GET", "/reports"): "agent",
+    ("GET", "/reports/{name}"): "agent",
+    ("POST", "/admin/replay/{name}"): "admin",
+    ("GET", "/admin/replay/{name}"): "admin",
+}
+EXAMPLE = {"customer_id": "C-1", "alert_id": "a-1", "name": "contact_channel_mix"}
+REFUSED = {"agent": {"ingest"}, "admin": {"agent", "ingest"}}
+
+
+def routes(desk: Desk) -> list[tuple[str, str]]:
+    paths = desk.client.app.openapi()["paths"]
+    return sorted((method.upper(), path) for path, methods in paths.items() for method in methods)
+
+
+def call(client: TestClient, method: str, path: str, headers: dict[str, str]):
+    url = path.format(**EXAMPLE)
+    body = {"by": "agent-7"} if method == "POST" else None
+    return client.request(method, url, headers=headers, json=body)
+
+
+def test_every_endpoint_is_listed_with_its_role(desk: Desk) -> None:
+    assert routes(desk) == sorted(ROLES)
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(k for k, v in ROLES.items() if v))
+def test_missing_wrong_revoked_and_lesser_keys_get_no_data(desk: Desk, method: str, path: str) -> None:
+    keys = desk.client.app.state.keys
+    anonymous = TestClient(desk.client.app)
+    role = ROLES[(method, path)]
+    missing = call(anonymous, method, path, {})
+    assert missing.status_code == 401 and "key" in missing.json()["detail"]
+    assert missing.headers["www-authenticate"] == "Bearer"
+    for wrong in ("crm_0000_nope", "not-a-key", desk.admin_key + "x"):
+        refused = call(anonymous, method, path, {"Authorization": f"Bearer {wrong}"})
+        assert refused.status_code == 401, wrong
+    revoked = keys.create("leaver", "admin")
+    keys.revoke(revoked.split("_")[1])
+    assert call(anonymous, method, path, {"X-API-Key": revoked}).status_code == 401
+    for lesser in REFUSED[role]:
+        key = keys.create(f"a {lesser}", lesser)
+        forbidden = call(anonymous, method, path, {"X-API-Key": key})
+        assert forbidden.status_code == 403 and "role" in forbidden.json()["detail"]
+    allowed = call(anonymous, method, path, {"X-API-Key": keys.create("right", role)})
+    assert allowed.status_code not in (401, 403)
+
+
+def test_public_endpoints_need_no_key(desk: Desk) -> None:
+    anonymous = TestClient(desk.client.app)
+    assert anonymous.get("/healthz").status_code == 200
+    assert anonymous.get("/openapi.json").status_code == 200
+
+
+def test_keys_are_stored_hashed(desk: Desk) -> None:
+    key = desk.client.app.state.keys.create("audit", "agent")
+    secret = key.split("_", 2)[2]
+    with desk.views.read() as db:
+        db.execute(f"SELECT * FROM {desk.views.table('api_keys')}")
+        stored = " ".join(str(v) for row in db.fetchall() for v in row.values())
+    assert secret not in stored
