@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import alerts, customers, health, reports, timeline
+from api import alerts, customers, health, ingest, reports, timeline
 from api.access import KeyRing
 from api.deps import ReadSide
 from domain.customer360 import Policies
@@ -13,7 +13,12 @@ from storage.views import ViewDatabase
 
 
 def create_api(
-    history: CustomerHistory, views: ViewDatabase, policies: Policies, *, page_size: int = 50
+    history: CustomerHistory,
+    views: ViewDatabase,
+    policies: Policies,
+    publisher: ingest.EventPublisher,
+    *,
+    page_size: int = 50,
 ) -> FastAPI:
     """The API reads the views and the customers' streams in the history."""
     api = FastAPI(
@@ -24,9 +29,11 @@ def create_api(
     )
     api.state.read_side = ReadSide.build(history, views, policies, page_size)
     api.state.keys = KeyRing(views)
+    api.state.publisher = publisher
     api.include_router(customers.router)
     api.include_router(timeline.router)
     api.include_router(alerts.router)
     api.include_router(reports.router)
+    api.include_router(ingest.router)
     api.include_router(health.router)
     return api

@@ -115,7 +115,7 @@ def fold_customer(
         count += 1
         last_time = at
         if kind == "crm.account.opened":
-            profile.update({k: data[k] for k in PROFILE_FIELDS if k in data})
+            profile.update({k: data[k] for k in PROFILE_FIELDS if data.get(k) is not None})
             acquisition = data.get("acquisition_channel", acquisition)
         elif kind == "crm.account.updated":
             for name, value in data.get("changes", {}).items():

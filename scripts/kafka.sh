@@ -33,11 +33,12 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 running() {
   local pid
   pid=$(cat "$PID_FILE" 2>/dev/null) || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $CONFIG"
+  [[ "$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" == *"kafka.Kafka $CONFIG"* ]]
 }
 
 install_tools() {
-  command -v java >/dev/null && command -v mvn >/dev/null && return
+  # Kafka 4 needs Java 17 or newer.
+  [[ "$(java -version 2>&1)" =~ version\ \"(1[7-9]|[2-9][0-9]) ]] && command -v mvn >/dev/null && return
   echo "==> installing Java 17 and Maven (apt-get)" >&2
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless maven >&2

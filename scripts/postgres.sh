@@ -49,9 +49,12 @@ as_postgres() { runuser -u postgres -- "$@"; }
 # PG_HOME (socket, log) and DATA: under .local when the postgres user can get there.
 choose_home() {
   PG_HOME="$LOCAL_DIR/postgres"
-  if ! as_postgres test -x "$LOCAL_DIR" || [ ${#PG_HOME} -gt 80 ]; then
+  local why=""
+  as_postgres test -x "$LOCAL_DIR" || why="the postgres OS user cannot reach $LOCAL_DIR"
+  [ ${#PG_HOME} -le 80 ] || why="$PG_HOME is too long a path for a socket"
+  if [ -n "$why" ]; then
     PG_HOME="/var/tmp/crm-timeline-pg-$(printf '%s' "$LOCAL_DIR" | sha256sum | cut -c1-12)"
-    MOVED=" (data in $PG_HOME: the postgres OS user cannot reach $LOCAL_DIR, or its path is too long for a socket)"
+    MOVED=" (data in $PG_HOME, as $why)"
   fi
   DATA="$PG_HOME/data"
 }

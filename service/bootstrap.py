@@ -16,6 +16,7 @@ from faststream import FastStream
 from psycopg import sql
 
 from api.app import create_api
+from api.ingest import EventPublisher
 from consumers.app import Clock, build_ingestion, utc_now
 from domain.history import CustomerHistory
 from outbox.relay import AlertRelay
@@ -143,4 +144,11 @@ def build_ingestion_app(
 
 
 def build_api(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> FastAPI:
-    return create_api(history, views, settings.policies(), page_size=settings.api_page_size)
+    topics = {"crm.account": settings.topic_accounts, "crm.contact": settings.topic_contacts,
+              "crm.order": settings.topic_orders, "crm.complaint": settings.topic_complaints,
+              "crm.survey": settings.topic_contacts}
+    publisher = EventPublisher(settings.kafka_bootstrap,
+                               lambda event_type: topics[event_type.rsplit(".", 1)[0]],
+                               timedelta(seconds=settings.max_future_seconds))
+    return create_api(history, views, settings.policies(), publisher,
+                      page_size=settings.api_page_size)
