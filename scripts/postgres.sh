@@ -41,7 +41,7 @@ install_postgres() {
   echo "==> installing PostgreSQL (apt-get install postgresql)" >&2
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
-  find_bin
+  find_bin || { echo "no /usr/lib/postgresql/*/bin/pg_ctl after installing postgresql" >&2; exit 1; }
 }
 
 as_postgres() { runuser -u postgres -- "$@"; }
