@@ -17,6 +17,7 @@ def create_api(
     views: ViewDatabase,
     policies: Policies,
     publisher: ingest.EventPublisher,
+    asyncapi: str,
     *,
     page_size: int = 50,
 ) -> FastAPI:
@@ -30,6 +31,7 @@ def create_api(
     api.state.read_side = ReadSide.build(history, views, policies, page_size)
     api.state.keys = KeyRing(views)
     api.state.publisher = publisher
+    api.state.asyncapi = asyncapi
     api.include_router(customers.router)
     api.include_router(timeline.router)
     api.include_router(alerts.router)

@@ -107,6 +107,14 @@ def build_ingestion(
         description="Upstream CloudEvents about customers; each stored exactly once.",
     )
 
+    # Documented in the AsyncAPI document; messages are sent by DeadLetters (raw headers).
+    broker.publisher(
+        deadletter_topic,
+        title="crm-deadletter",
+        description="Rejected messages: original key, value and headers, plus dlq.reason, "
+        "dlq.topic, dlq.partition, dlq.offset and dlq.rejected_at headers.",
+    )
+
     @subscriber
     async def ingest(message: KafkaMessage) -> None:
         records: tuple[ConsumerRecord, ...] = message.raw_message  # type: ignore[assignment]

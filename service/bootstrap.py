@@ -150,5 +150,6 @@ def build_api(settings: Settings, history: CustomerHistory, views: ViewDatabase)
     publisher = EventPublisher(settings.kafka_bootstrap,
                                lambda event_type: topics[event_type.rsplit(".", 1)[0]],
                                timedelta(seconds=settings.max_future_seconds))
-    return create_api(history, views, settings.policies(), publisher,
+    asyncapi = build_ingestion_app(settings, history).schema.to_specification().to_json()
+    return create_api(history, views, settings.policies(), publisher, asyncapi,
                       page_size=settings.api_page_size)
