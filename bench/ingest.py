@@ -42,9 +42,7 @@ def main() -> None:
     os.environ.update(env)
     settings = load_settings()
     ensure_topics(settings)
-    events = sample.sample_events(args.customers, poison=0, topic_for={
-        name: getattr(settings, f"topic_{name}") for name in ("accounts", "contacts", "orders", "complaints")
-    })
+    events = sample.sample_events(args.customers, poison=0, topic_of=settings.topic_for)
     started = time.perf_counter()
     sample.publish(events, settings.kafka_bootstrap)
     published_in = time.perf_counter() - started

@@ -51,7 +51,6 @@ def history_environment(settings: Settings) -> dict[str, str]:
     }
 
 
-
 @contextmanager
 def _creating_tables(settings: Settings) -> Iterator[None]:
     """Two processes starting together (consumer and projector) must not create tables
@@ -144,11 +143,7 @@ def build_ingestion_app(
 
 
 def build_api(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> FastAPI:
-    topics = {"crm.account": settings.topic_accounts, "crm.contact": settings.topic_contacts,
-              "crm.order": settings.topic_orders, "crm.complaint": settings.topic_complaints,
-              "crm.survey": settings.topic_contacts}
-    publisher = EventPublisher(settings.kafka_bootstrap,
-                               lambda event_type: topics[event_type.rsplit(".", 1)[0]],
+    publisher = EventPublisher(settings.kafka_bootstrap, settings.topic_for,
                                timedelta(seconds=settings.max_future_seconds))
     asyncapi = build_ingestion_app(settings, history).schema.to_specification().to_json()
     return create_api(history, views, settings.policies(), publisher, asyncapi,

@@ -39,7 +39,7 @@ def _up(settings: Settings, args: argparse.Namespace) -> None:
         )
 
     def publish_sample() -> None:
-        events = sample.sample_events(args.customers, topic_for=_topic_names(settings))
+        events = sample.sample_events(args.customers, topic_of=settings.topic_for)
         sample.publish(events, settings.kafka_bootstrap)
         base = f"http://{settings.api_host}:{settings.api_port}"
         time.sleep(2)
@@ -70,22 +70,13 @@ def _local_server(name: str) -> None:
     subprocess.run(["bash", str(script), "start"], check=True)
 
 
-def _topic_names(settings: Settings) -> dict[str, str]:
-    return {
-        "accounts": settings.topic_accounts,
-        "contacts": settings.topic_contacts,
-        "orders": settings.topic_orders,
-        "complaints": settings.topic_complaints,
-    }
-
-
 def _publish_sample(settings: Settings, args: argparse.Namespace) -> None:
     from service import sample
     from service.topics import ensure_topics
 
     ensure_topics(settings)
     events = sample.sample_events(
-        args.customers, topic_for=_topic_names(settings), poison=args.poison, seed=args.seed
+        args.customers, topic_of=settings.topic_for, poison=args.poison, seed=args.seed
     )
     started = time.perf_counter()
     count = sample.publish(events, settings.kafka_bootstrap)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+from schemas.registry import default_topic
 
 FIRST = ["Anna", "Ben", "Chloe", "David", "Elif", "Farid", "Greta", "Hugo", "Ines", "Jonas",
          "Katja", "Liam", "Maya", "Noah", "Olga", "Pavel", "Quinn", "Rosa", "Sven", "Tara"]
@@ -143,24 +145,21 @@ def _history(c: _Customer) -> None:
 
 SOURCES = {"account": "crm/web-shop", "contact": "crm/telephony", "order": "crm/web-shop",
            "complaint": "crm/ticketing", "survey": "crm/survey-tool"}
-TOPICS = {"account": "accounts", "contact": "contacts", "order": "orders",
-          "complaint": "complaints", "survey": "contacts"}
 
 
 def sample_events(
     customers: int = 300,
     *,
-    topic_for: dict[str, str] | None = None,
+    topic_of: Callable[[str], str] = default_topic,
     poison: int = 3,
     seed: int = 7,
     now: datetime | None = None,
 ) -> list[SampleEvent]:
     """The sample as Kafka messages, interleaved across customers like live traffic.
 
-    ``topic_for`` maps 'accounts', 'contacts', 'orders', 'complaints' to topic
-    names. ``poison`` malformed messages are mixed in to show dead-lettering.
+    ``topic_of`` names the topic of an event type (the deployment's, by default
+    SPEC's). ``poison`` malformed messages are mixed in to show dead-lettering.
     """
-    topic_for = topic_for or {name: f"crm.{name}" for name in TOPICS.values()}
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
     namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"urn:crm-timeline:sample:{seed}")
@@ -169,9 +168,8 @@ def sample_events(
         customer = _Customer(rng, index, now, namespace)
         _history(customer)
         for event_type, event in customer.cloud_events(SOURCES):
-            family = event_type.split(".")[1]
             messages.append(SampleEvent(
-                topic_for[TOPICS[family]], customer.id, json.dumps(event).encode()
+                topic_of(event_type), customer.id, json.dumps(event).encode()
             ))
     # Interleave customers, keeping each customer's own order (one key, one partition).
     rng.shuffle(messages)
@@ -184,7 +182,7 @@ def sample_events(
     ordered = [next(cursors[m.key]) for m in messages]
     for n in range(poison):
         ordered.insert(rng.randrange(len(ordered) + 1), SampleEvent(
-            topic_for["orders"], f"C-{10000 + n}", b'{"specversion": "1.0", "id": "broken'
+            topic_of("crm.order.placed"), f"C-{10000 + n}", b'{"specversion": "1.0", "id": "broken'
         ))
     return ordered
 

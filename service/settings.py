@@ -188,6 +188,17 @@ class Settings(BaseSettings):
             sla=load_policy_book(self.sla_policy_file) if self.sla_policy_file else DEFAULT_POLICY_BOOK,
         )
 
+    def topic_for(self, event_type: str) -> str:
+        """The topic an event type travels on (surveys travel with contacts)."""
+        family = event_type.split(".")[1]
+        return {
+            "account": self.topic_accounts,
+            "contact": self.topic_contacts,
+            "survey": self.topic_contacts,
+            "order": self.topic_orders,
+            "complaint": self.topic_complaints,
+        }[family]
+
     @property
     def ingestion_topics(self) -> tuple[str, ...]:
         return (self.topic_contacts, self.topic_orders, self.topic_complaints, self.topic_accounts)

@@ -51,9 +51,7 @@ def test_killed_projections_end_equal_to_an_uninterrupted_run(pg_service: Servic
     (tmp_path / "calm").mkdir()
     calm = ServiceUnderTest(calm_env, tmp_path / "calm")
     s = interrupted.settings
-    events = sample.sample_events(120, poison=2, topic_for={
-        "accounts": s.topic_accounts, "contacts": s.topic_contacts,
-        "orders": s.topic_orders, "complaints": s.topic_complaints})
+    events = sample.sample_events(120, poison=2, topic_of=s.topic_for)
 
     # Published before the services start: a slow upstream replaying history would
     # let an SLA clock judge deadlines before their answers are published, which no

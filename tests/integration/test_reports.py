@@ -192,9 +192,7 @@ def test_a_rebuild_while_events_arrive_through_kafka_ends_equal_to_a_rebuild_of_
 ) -> None:
     service = pg_service
     s = service.settings
-    events = sample.sample_events(150, poison=1, topic_for={
-        "accounts": s.topic_accounts, "contacts": s.topic_contacts,
-        "orders": s.topic_orders, "complaints": s.topic_complaints})
+    events = sample.sample_events(150, poison=1, topic_of=s.topic_for)
     half = len(events) // 2
     for event in events[:half]:
         service.producer.send(event.topic, key=event.key.encode(), value=event.value)
