@@ -87,10 +87,6 @@ class CustomerHistory(Application[UUID]):
             )
         return recorder
 
-    def position(self, source: str) -> int | None:
-        """The last recorded position of a source (e.g. ``kafka:crm.orders/3``)."""
-        return self.recorder.positions([source]).get(source)
-
     def caught_up(self) -> bool:
         """Whether every source's last batch reached its end: the history has heard all
         that upstream had published. While not, "nothing happened by then" (an SLA
