@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import alerts, customers, health, ingest, reports, timeline
+from api import alerts, customers, health, ingest, privacy, reports, timeline
 from api.access import KeyRing
 from api.deps import ReadSide
 from domain.customer360 import Policies
@@ -37,5 +37,6 @@ def create_api(
     api.include_router(alerts.router)
     api.include_router(reports.router)
     api.include_router(ingest.router)
+    api.include_router(privacy.router)
     api.include_router(health.router)
     return api

@@ -6,19 +6,26 @@ stored twice) and the source positions they came from (Kafka ``topic/partition``
 offsets as tracking records, which only ever grow). A crash before the commit
 loses nothing: the consumer re-reads from the stored positions. A crash after it
 duplicates nothing: the positions and ids already say what is stored.
+
+Personal fields are sealed under the customer's key (``domain/personal_data.py``);
+keys are created, and destroyed on an erasure request, in that same transaction,
+so no fact is ever stored under a key the store does not hold.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, ProcessRecorder, StoredEvent, Tracking
 
 from domain.facts import FACT_CLASSES, CustomerFact, ReportedFact, customer_stream_id
+from domain.personal_data import ERASURE_REQUESTED, SEALED, new_key, seal, unseal
+from schemas.registry import personal_fields
 
 #: Attempts at one batch when a concurrent writer got there first (rebalance, retry).
 _CONFLICT_ATTEMPTS = 5
@@ -30,9 +37,15 @@ class HistoryRecorder(ProcessRecorder, ABC):
     """What the history needs of its store beyond the library's process recorder.
 
     ``insert_events`` also accepts ``positions`` (tracking records, several per
-    transaction) and ``event_ids`` (recorded in a unique index), written in the
-    same transaction as the events. Implemented per backend in ``storage/``.
+    transaction), ``event_ids`` (recorded in a unique index), ``new_keys``
+    (customer keys by stream, inserted: a key that exists already is a conflict)
+    and ``erased`` (streams whose key is destroyed), written in the same
+    transaction as the events. Implemented per backend in ``storage/``.
     """
+
+    @abstractmethod
+    def customer_keys(self, stream_ids: Sequence[UUID]) -> dict[UUID, bytes | None]:
+        """The key of each given stream that has one; None for an erased stream."""
 
     @abstractmethod
     def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
@@ -77,6 +90,9 @@ class CustomerHistory(Application[UUID]):
         # remember versions instead of reading them. A stale entry only costs
         # a retry: the store rejects the conflicting version.
         self._versions: dict[UUID, int] = {}
+        # Keys per stream, remembered by the same reasoning (None: erased). Readers
+        # never remember keys: an erasure must take effect in every process at once.
+        self._keys: dict[UUID, bytes | None] = {}
 
     def construct_recorder(self) -> HistoryRecorder:
         recorder = self.factory.process_recorder()
@@ -115,6 +131,7 @@ class CustomerHistory(Application[UUID]):
                 # retry after a lost commit acknowledgement): forget what we
                 # assumed and decide again from what the store now holds.
                 self._versions.clear()
+                self._keys.clear()
                 if attempt == _CONFLICT_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
@@ -138,24 +155,30 @@ class CustomerHistory(Application[UUID]):
                 known.add(fact.event_id)  # a duplicate inside the same batch
                 to_store.append(fact)
 
-        events = self._as_stored_facts(to_store)
+        sealed, new_keys, erased = self._seal(to_store)
+        events = self._as_stored_facts(to_store, sealed)
         if events or new_positions:
             self.events.put(
                 events,
                 positions=[Tracking(s, p) for s, p in new_positions.items()],
                 event_ids=[f.event_id for f in to_store],
                 caught_up={s: c for s, c in caught_up.items() if s in new_positions},
+                new_keys=new_keys,
+                erased=erased,
             )
             for event in events:
                 self._versions[event.originator_id] = event.originator_version
+            self._keys.update(new_keys)
+            self._keys.update(dict.fromkeys(erased))
         return RecordingOutcome(
             recorded=len(events),
             duplicates=len(candidates) - len(to_store),
             already_seen=len(facts) - len(fresh),
         )
 
-    def _as_stored_facts(self, facts: Iterable[ReportedFact]) -> list[CustomerFact]:
-        facts = list(facts)
+    def _as_stored_facts(
+        self, facts: list[ReportedFact], data: list[dict[str, Any]]
+    ) -> list[CustomerFact]:
         stream_ids = {f.customer_id: customer_stream_id(f.customer_id) for f in facts}
         if len(self._versions) > _REMEMBERED_STREAMS:
             self._versions.clear()
@@ -165,7 +188,7 @@ class CustomerHistory(Application[UUID]):
             self._versions.update(self.recorder.stream_versions(unknown))
         next_versions = {sid: self._versions[sid] for sid in stream_ids.values()}
         events: list[CustomerFact] = []
-        for fact in facts:
+        for fact, fact_data in zip(facts, data, strict=True):
             stream_id = stream_ids[fact.customer_id]
             next_versions[stream_id] += 1
             events.append(
@@ -177,10 +200,50 @@ class CustomerHistory(Application[UUID]):
                     source=fact.source,
                     customer_id=fact.customer_id,
                     occurred_at=fact.occurred_at,
-                    data=fact.data,
+                    data=fact_data,
                 )
             )
         return events
+
+    def _seal(
+        self, facts: list[ReportedFact]
+    ) -> tuple[list[dict[str, Any]], dict[UUID, bytes], list[UUID]]:
+        """Each fact's data with its personal fields sealed under its customer's key, in
+        recording order: facts after an erasure request keep no personal data at all.
+        Also the keys to create and the streams whose key to destroy."""
+        if len(self._keys) > _REMEMBERED_STREAMS:
+            self._keys.clear()
+        streams = [customer_stream_id(f.customer_id) for f in facts]
+        unknown = list(set(streams) - set(self._keys))
+        known = self.recorder.customer_keys(unknown) if unknown else {}
+        self._keys.update(known)
+        keys = {stream: self._keys[stream] for stream in set(streams) if stream in self._keys}
+        new_keys: dict[UUID, bytes] = {}
+        erased: list[UUID] = []
+        sealed: list[dict[str, Any]] = []
+        for fact, stream in zip(facts, streams, strict=True):
+            if stream not in keys:
+                keys[stream] = new_keys[stream] = new_key()
+            sealed.append(seal(fact.data, personal_fields(fact.event_type), keys[stream],
+                               fact.event_id))
+            if fact.event_type == ERASURE_REQUESTED and keys[stream] is not None:
+                keys[stream] = None
+                erased.append(stream)
+        return sealed, new_keys, erased
+
+    def facts_of(self, stored: Sequence[StoredEvent], *,
+                 personal_data: bool = True) -> list[CustomerFact]:
+        """Stored events as facts, personal fields unsealed with their customers' keys
+        (read once per call, never remembered), or null where a key was destroyed.
+        Readers that need no personal data (reports) ask for none: all null."""
+        facts: list[CustomerFact] = [self.mapper.to_domain_event(s) for s in stored]  # type: ignore[misc]
+        sealed = {f.originator_id for f in facts if SEALED in f.data}
+        if sealed:
+            keys = self.recorder.customer_keys(list(sealed)) if personal_data else {}
+            for fact in facts:
+                if SEALED in fact.data:
+                    unseal(fact.data, keys.get(fact.originator_id), fact.event_id)
+        return facts
 
     def customer_facts(self, customer_id: str) -> list[CustomerFact]:
         """A customer's whole stream in recording order (for replays and audits)."""
@@ -190,9 +253,8 @@ class CustomerHistory(Application[UUID]):
         """The whole streams of several customers, read together."""
         facts: dict[str, list[CustomerFact]] = {customer_id: [] for customer_id in customer_ids}
         by_stream = {customer_stream_id(customer_id): customer_id for customer_id in customer_ids}
-        for stored in self.recorder.select_streams(list(by_stream)):
-            fact = self.mapper.to_domain_event(stored)
-            facts[by_stream[fact.originator_id]].append(fact)  # type: ignore[arg-type]
+        for fact in self.facts_of(self.recorder.select_streams(list(by_stream))):
+            facts[by_stream[fact.originator_id]].append(fact)
         return facts
 
     def stream_versions(self, customer_ids: Sequence[str]) -> dict[str, int]:

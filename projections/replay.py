@@ -6,8 +6,9 @@ live loop keeps up to date) and, during a rebuild, a building one. ``replay``
 folds the whole history into the building generation's fresh tables, resuming
 where an interrupted build stopped (its tracking record says where), and swaps
 it in with one transaction. The live loop notices the change and follows on
-with the new generation from its position; the generation before the previous
-one is dropped (readers may still hold the previous one for a second).
+with the new generation from its position; the previous generation is dropped
+a few seconds later (readers may still hold it for a second). It must not
+linger: no process follows it, so an erasure request would never reach it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from projections.timeline import TimelineProjection
 from storage.views import ViewDatabase
 
 log = logging.getLogger(__name__)
+
+#: How long a swapped-out generation stays readable: readers look the live one up each second.
+RETIRE_AFTER_SECONDS = 5.0
 
 
 class UnknownReadModel(KeyError):
@@ -64,7 +68,7 @@ class RebuildCatalog:
             row = db.fetchone()
         return (row["live"], row["building"]) if row else (1, None)
 
-    def projection(self, name: str, generation: int) -> Rebuildable:
+    def projection(self, name: str, generation: int, *, create: bool = True) -> Rebuildable:
         projection: Rebuildable
         if name == CUSTOMER_360:
             projection = Customer360Projection(self.history, self.views, self.policies, generation)
@@ -72,7 +76,8 @@ class RebuildCatalog:
             projection = TimelineProjection(self.views, generation)
         else:
             projection = ReportProjection(self.reports[name], self.views, generation)
-        projection.create_tables(self.views)
+        if create:
+            projection.create_tables(self.views)
         return projection
 
     def live(self, name: str) -> Rebuildable:
@@ -198,6 +203,7 @@ class LiveGenerations:
         self.catalog = catalog
         self.batch_size = batch_size
         self._projectors: dict[str, Projector] = {}
+        self._retiring: list[tuple[float, str, int]] = []  # (when, name, generation) to drop
         self._checked = 0.0
 
     def projectors(self) -> list[Projector]:
@@ -210,10 +216,18 @@ class LiveGenerations:
                     continue
                 if current is not None:
                     log.info("%s: generation %d is live now", name, live)
-                    if live > 2:
-                        with self.catalog.views.write() as db:
-                            self.catalog.projection(name, live - 2).drop_tables(db)
+                    self._retiring.append((time.monotonic() + RETIRE_AFTER_SECONDS, name, live - 1))
+                elif live > 1:  # one a stopped loop had no time to drop
+                    self._drop(name, live - 1)
                 self._projectors[name] = Projector(self.catalog.history, self.catalog.views,
                                                    self.catalog.projection(name, live),
                                                    batch_size=self.batch_size)
+            due = [r for r in self._retiring if r[0] <= time.monotonic()]
+            for retired in due:
+                self._retiring.remove(retired)
+                self._drop(retired[1], retired[2])
         return list(self._projectors.values())
+
+    def _drop(self, name: str, generation: int) -> None:
+        with self.catalog.views.write() as db:
+            self.catalog.projection(name, generation, create=False).drop_tables(db)

@@ -38,6 +38,7 @@ class ReadModel(Protocol):
 
     name: str
     topics: tuple[str, ...]  # stored topics it reads (optional attribute); empty: every fact
+    reads_personal_data: bool  # optional attribute, default True; False: personal fields null
 
     def create_tables(self, views: ViewDatabase) -> None: ...
 
@@ -77,11 +78,10 @@ class Projector:
         # Facts of other types are skipped before decoding, but their positions still
         # count: the tracked position says how far the store has been read.
         topics = getattr(self.read_model, "topics", ())
-        batch = [
-            Positioned(n.id, self.history.mapper.to_domain_event(n))  # type: ignore[arg-type]
-            for n in notifications
-            if not topics or n.topic in topics
-        ]
+        wanted = [n for n in notifications if not topics or n.topic in topics]
+        facts = self.history.facts_of(
+            wanted, personal_data=getattr(self.read_model, "reads_personal_data", True))
+        batch = [Positioned(n.id, fact) for n, fact in zip(wanted, facts, strict=True)]
         with self.views.write(Tracking(self.read_model.name, notifications[-1].id)) as cursor:
             self.read_model.apply(cursor, batch)
         return len(notifications)

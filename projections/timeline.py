@@ -4,6 +4,10 @@ Rows are keyed by (customer, event time, store position), so a late or
 out-of-order event lands in its place and ties in time keep recording order.
 Pages are cut by keyset cursors over that key: a page boundary never moves
 when new events arrive, unlike an offset.
+
+Rows copy each fact's data and summary as read, so an erasure request also
+blanks the personal fields of the customer's earlier rows; facts read after
+the erasure arrive blank already (their key is gone).
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from domain.personal_data import ERASURE_REQUESTED, blank
 from projections.alerts import AlertBook
 from projections.runner import Positioned
 from projections.summaries import summarize
+from schemas.registry import personal_fields
 from storage.views import (
     Row,
     SqlCursor,
@@ -96,7 +102,25 @@ class TimelineProjection:
                 for item in batch
             ],
         )
+        for customer_id in {i.fact.customer_id for i in batch
+                            if i.fact.event_type == ERASURE_REQUESTED}:
+            self._erase(cursor, customer_id)
 
+    def _erase(self, cursor: SqlCursor, customer_id: str) -> None:
+        """Blank the personal fields, and the summaries made of them, of a customer's rows."""
+        cursor.execute(f"SELECT occurred_at, position, event_type, data FROM {self.table}"
+                       " WHERE customer_id = %s", [customer_id])
+        updates = []
+        for row in cursor.fetchall():
+            paths = personal_fields(row["event_type"])
+            if paths:
+                data = blank(json.loads(row["data"]), paths)
+                updates.append((summarize(row["event_type"], data),
+                                json.dumps(data, separators=(",", ":")),
+                                customer_id, row["occurred_at"], row["position"]))
+        cursor.executemany(f"UPDATE {self.table} SET summary = %s, data = %s"
+                           " WHERE customer_id = %s AND occurred_at = %s AND position = %s",
+                           updates)
 
     def read(self, db: SqlCursor) -> list[Row]:
         db.execute(f"SELECT customer_id, occurred_at, position, event_id, event_type, source,"

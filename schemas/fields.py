@@ -12,7 +12,14 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BeforeValidator, Strict, StringConstraints, WithJsonSchema
+from pydantic import (
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    Strict,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 CUSTOMER_ID_PATTERN = r"^\S(.*\S)?$"
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
@@ -96,3 +103,8 @@ JsonMediaType = Annotated[str, StringConstraints(pattern=JSON_MEDIA_TYPE_PATTERN
 #: JSON integers and booleans only: "245" or "yes" pass pydantic's lax mode, not the schema.
 StrictInt = Annotated[int, Strict()]
 StrictBool = Annotated[bool, Strict()]
+
+#: Marks a payload field as the customer's personal data (SPEC §5): the service
+#: stores it sealed under the customer's own key, and erasure destroys that key.
+#: Published as ``"x-personal": true`` so upstream teams see which fields are personal.
+PERSONAL = Field(json_schema_extra={"x-personal": True})

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from schemas.fields import (
+    PERSONAL,
     Country,
     Currency,
     CustomerId,
@@ -103,10 +104,10 @@ class Priority(StrEnum):
 class AccountOpened(Payload):
     """A new customer account: who they are and how they found us."""
 
-    name: ShortText
-    email: Email | None = None
-    phone: Phone | None = None
-    address: Text | None = None
+    name: Annotated[ShortText, PERSONAL]
+    email: Annotated[Email | None, PERSONAL] = None
+    phone: Annotated[Phone | None, PERSONAL] = None
+    address: Annotated[Text | None, PERSONAL] = None
     country: Country | None = None
     segment: ShortText | None = Field(default=None, examples=["consumer", "business", "vip"])
     language: Language | None = None
@@ -122,10 +123,10 @@ class ProfileChanges(Payload):
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
-    name: ShortText | None = None
-    email: Email | None = None
-    phone: Phone | None = None
-    address: Text | None = None
+    name: Annotated[ShortText | None, PERSONAL] = None
+    email: Annotated[Email | None, PERSONAL] = None
+    phone: Annotated[Phone | None, PERSONAL] = None
+    address: Annotated[Text | None, PERSONAL] = None
     country: Country | None = None
     segment: ShortText | None = None
     language: Language | None = None
@@ -179,7 +180,7 @@ class AccountsUnmerged(_AboutDuplicate):
 class AccountClosed(Payload):
     """The customer relationship ended; the history stays."""
 
-    reason: Text | None = None
+    reason: Annotated[Text | None, PERSONAL] = None
 
 
 class ErasureRequested(Payload):
@@ -199,7 +200,9 @@ class ContactLogged(Payload):
     channel: ContactChannel
     direction: Direction
     agent_id: Id | None = Field(default=None, description="Absent for self-service and bots.")
-    subject: Text | None = Field(default=None, description="What it was about (free text).")
+    subject: Annotated[Text | None, PERSONAL] = Field(
+        default=None, description="What it was about (free text)."
+    )
     outcome: Outcome | None = None
     duration_seconds: Annotated[StrictInt, Field(ge=0, le=86_400)] | None = Field(
         default=None, description="Talk time of calls, visits and chats; absent for messages."
@@ -242,7 +245,7 @@ class OrderCancelled(Payload):
     """An order was cancelled before fulfilment; it no longer counts as spend."""
 
     order_id: Id
-    reason: Text | None = None
+    reason: Annotated[Text | None, PERSONAL] = None
 
 
 class OrderRefunded(Payload):
@@ -251,7 +254,7 @@ class OrderRefunded(Payload):
     order_id: Id
     amount: Money
     currency: Currency | None = Field(default=None, description="Absent: the order's currency.")
-    reason: Text | None = None
+    reason: Annotated[Text | None, PERSONAL] = None
 
 
 # --- crm.complaint.* ----------------------------------------------------------------------
@@ -267,7 +270,7 @@ class ComplaintOpened(_AboutComplaint):
     priority: Priority
     category: ShortText | None = Field(default=None, examples=["delivery", "billing", "product"])
     channel: ContactChannel | None = None
-    summary: Text | None = None
+    summary: Annotated[Text | None, PERSONAL] = None
 
 
 class ComplaintResponded(_AboutComplaint):
@@ -281,27 +284,27 @@ class ComplaintEscalated(_AboutComplaint):
 
     agent_id: Id | None = None
     priority: Priority | None = Field(default=None, description="The new priority, if it changed.")
-    reason: Text | None = None
+    reason: Annotated[Text | None, PERSONAL] = None
 
 
 class ComplaintResolved(_AboutComplaint):
     """The complaint was settled; the resolution clock stops."""
 
     agent_id: Id | None = None
-    resolution: Text | None = None
+    resolution: Annotated[Text | None, PERSONAL] = None
 
 
 class ComplaintReopened(_AboutComplaint):
     """The customer was not satisfied: a new resolution target runs from now."""
 
     agent_id: Id | None = None
-    reason: Text | None = None
+    reason: Annotated[Text | None, PERSONAL] = None
 
 
 class ComplaintPaused(_AboutComplaint):
     """Waiting on the customer: the resolution clock stops until the complaint resumes."""
 
-    reason: ShortText = Field(description="What the customer was asked for.")
+    reason: Annotated[ShortText, PERSONAL] = Field(description="What the customer was asked for.")
 
 
 class ComplaintResumed(_AboutComplaint):
@@ -327,7 +330,7 @@ class SurveyAnswered(Payload):
     survey_id: Id
     nps: Annotated[StrictInt, Field(ge=0, le=10)] | None = None
     csat: Annotated[StrictInt, Field(ge=1, le=5)] | None = None
-    comment: Text | None = None
+    comment: Annotated[Text | None, PERSONAL] = None
 
     @model_validator(mode="after")
     def _has_a_score(self) -> SurveyAnswered:

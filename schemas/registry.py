@@ -1,6 +1,9 @@
-"""Which payload model each wire type carries, and which topic each family uses."""
+"""Which payload model each wire type carries, which topic each family uses, and which
+of its fields are personal data."""
 
 from __future__ import annotations
+
+from functools import cache
 
 from pydantic import BaseModel
 
@@ -42,3 +45,24 @@ TOPIC_FAMILIES: dict[str, str] = {
 def default_topic(event_type: str) -> str:
     """The topic an event of this wire type is published to by default."""
     return TOPIC_FAMILIES[event_type.rsplit(".", 1)[0]]
+
+
+Path = tuple[str, ...]
+
+
+@cache
+def personal_fields(event_type: str) -> tuple[Path, ...]:
+    """Paths into the payload of the fields marked personal (``schemas.fields.PERSONAL``),
+    e.g. ``("name",)`` or ``("changes", "email")``; nested models are walked."""
+    return tuple(_personal_paths(EVENT_TYPES[event_type], ()))
+
+
+def _personal_paths(model: type[BaseModel], prefix: Path) -> list[Path]:
+    paths: list[Path] = []
+    for name, field in model.model_fields.items():
+        extra = field.json_schema_extra
+        if isinstance(extra, dict) and extra.get("x-personal"):
+            paths.append((*prefix, name))
+        elif isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            paths += _personal_paths(field.annotation, (*prefix, name))
+    return paths

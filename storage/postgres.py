@@ -16,7 +16,7 @@ from domain.history import HistoryRecorder
 
 
 class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
-    """Adds source positions and a unique index of event ids to each insert."""
+    """Adds source positions, a unique index of event ids and customer keys to each insert."""
 
     def __init__(
         self,
@@ -43,6 +43,22 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
                 "CREATE TABLE IF NOT EXISTS {}.{} (source text PRIMARY KEY, caught_up boolean NOT NULL)"
             ).format(schema, self.sources_table)
         )
+        self.keys_table = Identifier(f"{events_table_name}_keys"[:63])
+        self.sql_create_statements.append(
+            SQL("CREATE TABLE IF NOT EXISTS {}.{} (originator_id uuid PRIMARY KEY, key bytea)").format(
+                schema, self.keys_table
+            )
+        )
+        self._insert_keys = SQL(
+            "INSERT INTO {}.{} (originator_id, key) SELECT * FROM unnest(%s::uuid[], %s::bytea[])"
+        ).format(schema, self.keys_table)
+        self._erase_keys = SQL(
+            "INSERT INTO {}.{} (originator_id, key) SELECT unnest(%s::uuid[]), NULL "
+            "ON CONFLICT (originator_id) DO UPDATE SET key = NULL"
+        ).format(schema, self.keys_table)
+        self._select_keys = SQL(
+            "SELECT originator_id, key FROM {}.{} WHERE originator_id = ANY(%s)"
+        ).format(schema, self.keys_table)
         self._upsert_source = SQL(
             "INSERT INTO {}.{} (source, caught_up) VALUES (%s, %s) "
             "ON CONFLICT (source) DO UPDATE SET caught_up = excluded.caught_up"
@@ -83,6 +99,12 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
         caught_up: Mapping[str, bool] = kwargs.get("caught_up", {})
         for source, done in caught_up.items():
             curs.execute(self._upsert_source, (source, done))
+        new_keys: Mapping[UUID, bytes] = kwargs.get("new_keys", {})
+        if new_keys:
+            curs.execute(self._insert_keys, (list(new_keys), list(new_keys.values())))
+        erased: Sequence[UUID] = kwargs.get("erased", ())
+        if erased:
+            curs.execute(self._erase_keys, (list(erased),))
         super()._insert_events(curs, stored_events, **kwargs)
 
     def sources_caught_up(self) -> dict[str, bool]:
@@ -96,6 +118,16 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._select_ids, (list(event_ids),))
             return {row["event_id"] for row in curs.fetchall()}
+
+    def customer_keys(self, stream_ids: Sequence[UUID]) -> dict[UUID, bytes | None]:
+        if not stream_ids:
+            return {}
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_keys, (list(stream_ids),))
+            return {
+                row["originator_id"]: None if row["key"] is None else bytes(row["key"])
+                for row in curs.fetchall()
+            }
 
     def stream_versions(self, stream_ids: Sequence[UUID]) -> dict[UUID, int]:
         if not stream_ids:

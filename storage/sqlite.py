@@ -17,11 +17,12 @@ def _marks(values: Sequence[object]) -> str:
 
 
 class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
-    """Adds source positions and a unique index of event ids to each insert."""
+    """Adds source positions, a unique index of event ids and customer keys to each insert."""
 
     def __init__(self, datastore: SQLiteDatastore, *, events_table_name: str = "stored_events"):
         self.event_ids_table = f"{events_table_name}_ids"
         self.sources_table = f"{events_table_name}_sources"
+        self.keys_table = f"{events_table_name}_keys"
         super().__init__(datastore, events_table_name=events_table_name)
 
     def construct_create_table_statements(self) -> list[str]:
@@ -31,6 +32,8 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
             "(event_id TEXT PRIMARY KEY) WITHOUT ROWID",
             f"CREATE TABLE IF NOT EXISTS {self.sources_table} "
             "(source TEXT PRIMARY KEY, caught_up INTEGER NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {self.keys_table} "
+            "(originator_id TEXT PRIMARY KEY, key BLOB) WITHOUT ROWID",
         ]
 
     def _insert_events(
@@ -53,6 +56,17 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
             "ON CONFLICT (source) DO UPDATE SET caught_up = excluded.caught_up",
             [(source, int(done)) for source, done in caught_up.items()],
         )
+        new_keys: Mapping[UUID, bytes] = kwargs.get("new_keys", {})
+        c.executemany(
+            f"INSERT INTO {self.keys_table} (originator_id, key) VALUES (?, ?)",
+            [(stream.hex, key) for stream, key in new_keys.items()],
+        )
+        erased: Sequence[UUID] = kwargs.get("erased", ())
+        c.executemany(
+            f"INSERT INTO {self.keys_table} (originator_id, key) VALUES (?, NULL) "
+            "ON CONFLICT (originator_id) DO UPDATE SET key = NULL",
+            [(stream.hex,) for stream in erased],
+        )
         return super()._insert_events(c, stored_events, **kwargs)
 
     def sources_caught_up(self) -> dict[str, bool]:
@@ -71,6 +85,18 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
                 )
                 found.update(row[0] for row in c.fetchall())
         return found
+
+    def customer_keys(self, stream_ids: Sequence[UUID]) -> dict[UUID, bytes | None]:
+        keys: dict[UUID, bytes | None] = {}
+        for chunk in _chunks([sid.hex for sid in stream_ids]):
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(
+                    f"SELECT originator_id, key FROM {self.keys_table} "
+                    f"WHERE originator_id IN ({_marks(chunk)})",
+                    chunk,
+                )
+                keys.update({UUID(row[0]): row[1] for row in c.fetchall()})
+        return keys
 
     def stream_versions(self, stream_ids: Sequence[UUID]) -> dict[UUID, int]:
         versions: dict[UUID, int] = {}

@@ -5,6 +5,8 @@ and how one fact changes its rows (``fold``). Rows are JSON documents keyed by
 a row key; a report may also keep private *memory* (for example each
 customer's registration month) keyed the same way. Storage, batching, tracking
 and generations are the same for every report, so a report is only its rules.
+Reports count and sum: their facts arrive with personal fields null, so no
+report row or memory can hold personal data an erasure would have to find.
 
 Each build of a report is a *generation* with its own tables and tracking
 name (``storage.views.generation_table``). A replay builds a new generation
@@ -104,6 +106,7 @@ class ReportProjection:
         self.rows_table = views.table(generation_table(f"report_{report.name}", generation))
         self.memory_table = views.table(generation_table(f"report_{report.name}_memory", generation))
         self.topics = tuple(sorted(fact_topic(t) for t in report.reads))
+        self.reads_personal_data = False
 
     def create_tables(self, views: ViewDatabase) -> None:
         views.create_tables([

@@ -137,7 +137,7 @@ class ServiceUnderTest:
         while batch := self.history.recorder.select_notifications(
             start=position, limit=1000, inclusive_of_start=False
         ):
-            ids += [self.history.mapper.to_domain_event(n).event_id for n in batch]
+            ids += [fact.event_id for fact in self.history.facts_of(batch, personal_data=False)]
             position = batch[-1].id
         return ids
 

@@ -24,6 +24,7 @@ ROLES = {
     ("POST", "/admin/replay/{name}"): "admin",
     ("GET", "/admin/replay/{name}"): "admin",
     ("POST", "/events"): "ingest",
+    ("POST", "/admin/customers/{customer_id}/erase"): "admin",
 }
 # An unknown report: an admin gets 404, and no rebuild thread outlives the test's store.
 EXAMPLE = {"customer_id": "C-1", "alert_id": "a-1", "name": "no_such_report"}
