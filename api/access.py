@@ -97,22 +97,27 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Or the key in X-API-Key.")
 
 
+def signed_in(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header: Annotated[str | None, Depends(_header)],
+) -> Caller:
+    """A dependency that lets through any valid key, whatever its role (401 otherwise)."""
+    key = bearer.credentials if bearer else header
+    if not key:
+        raise HTTPException(401, "an API key is required (Authorization: Bearer crm_...)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    caller = request.app.state.keys.verify(key)
+    if caller is None:
+        raise HTTPException(401, "the API key is not valid (unknown, mistyped or revoked)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return caller
+
+
 def requires(role: Role) -> Callable[..., Caller]:
     """A dependency that lets through callers whose key grants ``role``."""
 
-    def check(
-        request: Request,
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-        header: Annotated[str | None, Depends(_header)],
-    ) -> Caller:
-        key = bearer.credentials if bearer else header
-        if not key:
-            raise HTTPException(401, "an API key is required (Authorization: Bearer crm_...)",
-                                headers={"WWW-Authenticate": "Bearer"})
-        caller = request.app.state.keys.verify(key)
-        if caller is None:
-            raise HTTPException(401, "the API key is not valid (unknown, mistyped or revoked)",
-                                headers={"WWW-Authenticate": "Bearer"})
+    def check(caller: Annotated[Caller, Depends(signed_in)]) -> Caller:
         if role not in _GRANTS[caller.role]:
             raise HTTPException(403, f"this needs the {role!r} role; the key has {caller.role!r}")
         return caller
@@ -123,3 +128,4 @@ def requires(role: Role) -> Callable[..., Caller]:
 Agent = Annotated[Caller, Depends(requires("agent"))]
 Admin = Annotated[Caller, Depends(requires("admin"))]
 Ingest = Annotated[Caller, Depends(requires("ingest"))]
+SignedIn = Annotated[Caller, Depends(signed_in)]

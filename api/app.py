@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import alerts, customers, health, ingest, privacy, reports, timeline
+from api import alerts, console, customers, health, ingest, privacy, reports, timeline
 from api.access import KeyRing
 from api.deps import ReadSide
 from domain.customer360 import Policies
@@ -39,4 +39,6 @@ def create_api(
     api.include_router(ingest.router)
     api.include_router(privacy.router)
     api.include_router(health.router)
+    api.include_router(console.router)
+    api.mount("/static", console.static_files(), name="static")
     return api

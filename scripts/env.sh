@@ -23,3 +23,24 @@ ensure_python_env() {
   fi
   export PATH="$VENV/bin:$PATH"
 }
+
+# The browser the console tests drive (tests/integration/test_console.py): Debian's
+# chromium, never a browser downloaded by `playwright install`. CRM_CHROMIUM overrides it.
+ensure_chromium() {
+  if [ -n "${CRM_CHROMIUM:-}" ]; then
+    [ -x "$CRM_CHROMIUM" ] && return 0
+    echo "error: CRM_CHROMIUM=$CRM_CHROMIUM is not an executable browser" >&2
+    return 1
+  fi
+  command -v chromium >/dev/null 2>&1 && return 0
+  echo "==> installing chromium (apt-get install -y chromium)" >&2
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if ! command -v apt-get >/dev/null 2>&1 \
+      || ! $sudo apt-get install -y chromium >&2 \
+      || ! command -v chromium >/dev/null 2>&1; then
+    echo "error: chromium is needed for the console tests and could not be installed;" \
+         "install it (Debian: apt-get install chromium) or set CRM_CHROMIUM to a Chromium binary" >&2
+    return 1
+  fi
+}

@@ -1,0 +1,305 @@
+"""The agents' web console in a real browser (Debian's Chromium, driven by Playwright).
+
+The service runs as in production: events published to Kafka, the ``consume``
+and ``project`` processes on PostgreSQL, and the real API served over HTTP by
+uvicorn. The browser signs in, searches, reads a customer's 360 card and
+timeline, acknowledges an SLA alert and draws the reports. A full-page
+screenshot of each view is saved to ``artifacts/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from service import bootstrap, sample
+from service.settings import REPO_ROOT
+from tests.events import cloud_event, contact, hours_ago, order
+from tests.integration.conftest import Desk, ServiceUnderTest, wait_until
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium")
+SHOTS = REPO_ROOT / "artifacts" / "screenshots"
+CUSTOMER = "C-CONSOLE"
+ERASED = "C-10001"  # one of the sample's customers
+CONTACTS = 36  # with the account, orders and complaints: more than one page of 25
+
+
+def console_customer() -> list[dict[str, Any]]:
+    """One customer with a long history, an answered complaint and one left waiting."""
+    def e(n: int) -> str:
+        return f"console-{n}"
+
+    events = [
+        cloud_event("crm.account.opened", CUSTOMER, at=hours_ago(400), event_id=e(0), data={
+            "name": "Console Tester", "email": "console.tester@example.com",
+            "phone": "+49 30 5550123", "country": "DE", "segment": "vip", "language": "de",
+            "acquisition_channel": "referral"}),
+        cloud_event("crm.account.owner_assigned", CUSTOMER, at=hours_ago(399), event_id=e(1),
+                    data={"owner_id": "A-042", "owner_name": "Agent Zed"}),
+    ]
+    events += [order(CUSTOMER, hours_ago(380 - 20 * n), f"O-CON-{n}", amount="49.90",
+                     event_id=e(10 + n)) for n in range(3)]
+    events += [contact(CUSTOMER, hours_ago(300 - 5 * n), channel=("email", "phone", "chat")[n % 3],
+                       event_id=e(100 + n)) for n in range(CONTACTS)]
+    answered = {"complaint_id": "K-CON-1"}
+    events += [
+        cloud_event("crm.complaint.opened", CUSTOMER, at=hours_ago(320), event_id=e(200),
+                    data={**answered, "priority": "normal", "category": "billing", "channel": "email",
+                          "summary": "Charged twice"}),
+        cloud_event("crm.complaint.responded", CUSTOMER, at=hours_ago(319.8), event_id=e(201),
+                    data={**answered, "agent_id": "A-001"}),
+        cloud_event("crm.complaint.resolved", CUSTOMER, at=hours_ago(319.5), event_id=e(202),
+                    data={**answered, "agent_id": "A-001", "resolution": "Refunded"}),
+        # Never answered: the SLA clock raises "at risk" and "breached" alerts for it.
+        cloud_event("crm.complaint.opened", CUSTOMER, at=hours_ago(10), event_id=e(203),
+                    data={"complaint_id": "K-CON-2", "priority": "high", "category": "delivery",
+                          "channel": "phone", "summary": "Parcel lost"}),
+    ]
+    return events
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Console:
+    """The real API app served over HTTP by uvicorn in a thread, with keys to sign in with."""
+
+    def __init__(self, service: ServiceUnderTest) -> None:
+        self.app = bootstrap.build_api(service.settings, service.history, service.views)
+        self.admin_key = self.app.state.keys.create("Ada Admin", "admin")
+        self.agent_key = self.app.state.keys.create("Alex Agent", "agent")
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=port,
+                                                   log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, name="console-api", daemon=True)
+
+    def __enter__(self) -> Console:
+        self.thread.start()
+        wait_until(lambda: self.server.started, timeout=20, what="the API to listen")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def console(pg_service: ServiceUnderTest) -> Iterator[Console]:
+    service = pg_service
+    # A sample customer who asked to be erased: search still finds the id, with no name.
+    customer = [*console_customer(), cloud_event("crm.account.erasure_requested", ERASED,
+                                                 at=hours_ago(0.5), event_id="console-erase")]
+    topics = {"account": service.settings.topic_accounts, "order": service.settings.topic_orders,
+              "contact": service.settings.topic_contacts, "complaint": service.settings.topic_complaints}
+    for event in customer:
+        service.publish(topics[event["type"].split(".")[1]], event, key=event["subject"])
+    service.flush()
+    # Other customers, so search has something to tell apart and reports have rows.
+    others = sample.sample_events(25, topic_of=service.settings.topic_for, poison=0)
+    sample.publish(others, service.settings.kafka_bootstrap, progress=False)
+    service.start("consume")
+    service.start("project")
+    client = service.api()
+
+    def settled() -> bool:
+        if len(service.stored_event_ids()) < len(customer) + len(others):
+            return False
+        reports = client.get("/reports").json()["reports"]
+        alerts = client.get("/alerts", params={"customer_id": CUSTOMER, "kind": "sla_breach"})
+        return all(r["caught_up"] for r in reports) and bool(alerts.json()["alerts"])
+
+    wait_until(settled, timeout=120, what="events stored, projected and the SLA alert raised")
+    with Console(service) as running:
+        yield running
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/test (ensure_chromium) or set CRM_CHROMIUM")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def shot(page: Any, view: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{view}.png"), full_page=True)
+
+
+def sign_in(page: Any, key: str) -> None:
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_agents_find_a_customer_read_the_timeline_acknowledge_alerts_and_see_reports(
+    console: Console, browser: Any
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.set_default_timeout(15_000)
+    page.goto(console.base + "/")
+
+    # Sign in: a wrong key is refused with the API's reason, the admin key is accepted.
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile("OpenAPI"))).to_have_attribute("href", "/docs")
+    expect(page.get_by_role("link", name=re.compile("asyncapi"))).to_have_attribute("href", "/asyncapi.json")
+    sign_in(page, "crm_0000_wrong")
+    expect(page.locator("#signin-error")).to_contain_text("not accepted")
+    expect(page.locator("#signin-error")).to_contain_text("not valid")
+    shot(page, "sign-in")
+    sign_in(page, console.admin_key)
+    expect(page.locator("#session-who")).to_have_text("Signed in as Ada Admin (admin)")
+    assert page.evaluate("sessionStorage.getItem('crm.console.key')") == console.admin_key
+
+    # An erased customer is found by id and shown without a name.
+    page.get_by_role("combobox", name=re.compile("Search")).fill(ERASED)
+    expect(page.get_by_role("option")).to_have_count(1)
+    expect(page.get_by_role("option")).to_contain_text(f"(erased) — {ERASED}")
+    page.get_by_role("combobox", name=re.compile("Search")).fill("")
+    expect(page.get_by_role("listbox")).to_be_hidden()
+
+    # Search as you type: one request once typing pauses, results in a listbox.
+    searches: list[str] = []
+    page.on("request", lambda r: searches.append(r.url) if "/customers?" in r.url else None)
+    search = page.get_by_role("combobox", name=re.compile("Search"))
+    search.press_sequentially("console tes", delay=40)
+    option = page.get_by_role("option", name=re.compile("Console Tester"))
+    expect(option).to_have_count(1)
+    expect(option).to_contain_text(CUSTOMER)
+    expect(page.locator("#search-status")).to_contain_text("1 customer found")
+    assert 1 <= len(searches) < len("console tes"), searches  # debounced, not one per key
+    assert "q=console+tes" in searches[-1]
+    search.press("ArrowDown")
+    expect(option).to_have_attribute("aria-selected", "true")
+    shot(page, "search")
+    search.press("Enter")
+    expect(page).to_have_url(re.compile(f"#/customers/{CUSTOMER}$"))
+
+    # The 360 card.
+    expect(page.locator("#customer-title")).to_have_text(f"Console Tester — {CUSTOMER}")
+    card = page.locator("#customer-card")
+    expect(card.get_by_role("region", name="Profile")).to_contain_text("console.tester@example.com")
+    expect(card.get_by_role("region", name="Profile")).to_contain_text("vip")
+    expect(card.get_by_role("region", name="Status and owner")).to_contain_text("Agent Zed (A-042)")
+    loyalty = card.get_by_role("region", name="Loyalty")
+    for component in ("R — recency", "F — frequency", "M — monetary", "E — engagement", "Base", "Penalty"):
+        expect(loyalty).to_contain_text(component)
+    expect(loyalty).to_contain_text(re.compile(r"Score\s*\d+ \("))
+    expect(card.get_by_role("region", name="Purchase pattern")).to_contain_text("Orders3")
+    complaints = card.get_by_role("region", name="Complaints and contacts")
+    expect(complaints).to_contain_text("Open complaints1")
+    expect(complaints).to_contain_text("Complaints in total2")
+    expect(card.get_by_role("region", name="Flags")).to_contain_text("open sla breach")
+
+    # The timeline: newest first, one page, then more when the end of the list is scrolled to.
+    entries = page.locator("#timeline-entries > li")
+    expect(entries).to_have_count(25)
+    # Every entry, the SLA alerts of the unanswered complaint among them, as the API counts them.
+    total = len(httpx.get(f"{console.base}/customers/{CUSTOMER}/timeline", params={"limit": 500},
+                          headers={"Authorization": f"Bearer {console.admin_key}"}).json()["entries"])
+    assert total > 25
+    expect(entries.first).to_contain_text("crm.sla.breached")
+    expect(page.get_by_role("button", name="Load more")).to_be_visible()
+    shot(page, "customer")
+    page.locator("#timeline-sentinel").scroll_into_view_if_needed()
+    expect(entries).to_have_count(total)
+    expect(page.locator("#timeline-status")).to_contain_text("that is all")
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+
+    # Only complaints, then only complaints by phone.
+    page.get_by_label("Type").select_option(label="Complaint")
+    expect(entries).to_have_count(4)
+    types = entries.evaluate_all("items => items.map(i => i.dataset.type)")
+    assert types == ["crm.complaint.opened", "crm.complaint.resolved", "crm.complaint.responded",
+                     "crm.complaint.opened"]
+    expect(entries.first).to_contain_text("Parcel lost")
+    page.get_by_label("Channel").fill("phone")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(entries).to_have_count(1)
+    expect(entries.first).to_contain_text("phone")
+    shot(page, "timeline-filtered")
+
+    # Open SLA alerts: the admin acknowledges the breach of the unanswered complaint.
+    page.get_by_role("link", name="Alerts").click()
+    row = page.locator("tbody tr", has_text=CUSTOMER).filter(has_text="SLA breached")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Complaint K-CON-2")
+    expect(row.locator(".alert-state")).to_have_text("open")
+    shot(page, "alerts")
+    row.get_by_role("button", name=re.compile("Acknowledge")).click()
+    expect(row.locator(".alert-state")).to_have_text("acknowledged by Ada Admin")
+    expect(page.locator("#alerts-status")).to_contain_text("Acknowledged")
+    stored = console.app.state.read_side
+    with stored.views.read() as db:
+        acknowledged = stored.alert_book.get(db, "sla:K-CON-2:first_response:0:breach")
+    assert acknowledged is not None and acknowledged["acknowledged_by"] == "Ada Admin"
+
+    # Reports drawn as Chart.js bar charts.
+    page.get_by_role("link", name="Reports").click()
+    mix = page.locator("figure[data-report=contact_channel_mix]")
+    expect(mix.locator("figcaption")).to_have_text("Contact channel mix by month")
+    expect(mix.locator("canvas")).to_be_visible()
+    expect(page.locator("figure.report canvas")).to_have_count(4)
+    drawn = mix.locator("canvas").evaluate(
+        "c => { const chart = Chart.getChart(c); return chart && [chart.config.type,"
+        " chart.data.labels.length, chart.data.datasets.length]; }")
+    assert drawn[0] == "bar" and drawn[1] > 0 and drawn[2] > 0, drawn
+    shot(page, "reports")
+
+    # An agent may read alerts but not acknowledge them; a revoked key returns to sign-in.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#signin-error")).to_have_text("You are signed out.")
+    sign_in(page, console.agent_key)
+    expect(page.locator("#session-who")).to_have_text("Signed in as Alex Agent (agent)")
+    expect(page.locator("#reports-status")).to_have_text("4 reports.")  # back where it was
+    page.get_by_role("link", name="Alerts").click()
+    expect(page.locator("#alerts-role-note")).to_be_visible()
+    ack = page.locator("tbody tr").first.get_by_role("button", name=re.compile("Acknowledge"))
+    expect(ack).to_be_disabled()
+    console.app.state.keys.revoke(console.agent_key.split("_")[1])
+    page.get_by_role("button", name="Show").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Console sections")).to_be_hidden()
+    expect(page.locator("#signin-error")).to_contain_text("Please sign in again")
+    assert errors == [], errors
+
+
+def test_me_names_the_caller_and_the_console_is_served_without_a_key(desk: Desk) -> None:
+    from fastapi.testclient import TestClient
+
+    assert desk.client.get("/me").json() == {"name": "tests", "role": "admin"}
+    anonymous = TestClient(desk.client.app)
+    assert anonymous.get("/me").status_code == 401
+    assert anonymous.get("/me", headers={"Authorization": "Bearer crm_0000_nope"}).status_code == 401
+    agent = desk.client.app.state.keys.create("an agent", "agent")
+    assert anonymous.get("/me", headers={"X-API-Key": agent}).json()["role"] == "agent"
+    page = anonymous.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert 'src="/static/console.js"' in page.text
+    assert anonymous.get("/static/console.js").status_code == 200
+    assert "Chart.js v4" in anonymous.get("/static/vendor/chart.umd.min.js").text[:200]
+    assert "/me" not in desk.client.app.openapi()["paths"]  # console routes are not the API
