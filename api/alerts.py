@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
-from api.access import requires
+from api.access import Admin, requires
 from api.deps import ReadSide, read_side
 
 router = APIRouter(tags=["alerts"], dependencies=[Depends(requires("agent"))])
@@ -45,18 +45,21 @@ def list_alerts(
 
 
 class Acknowledgement(BaseModel):
-    by: str = Field(min_length=1, max_length=100, description="Who acknowledges (agent id).")
+    by: str | None = Field(None, min_length=1, max_length=100,
+                           description="Who acknowledges (agent id); default: the API key's name.")
 
 
-@router.post("/alerts/{alert_id}/ack", dependencies=[Depends(requires("admin"))])
+@router.post("/alerts/{alert_id}/ack")
 def acknowledge_alert(
     alert_id: Annotated[str, Path(min_length=1, max_length=300)],
-    body: Acknowledgement,
+    caller: Admin,
+    body: Acknowledgement | None = None,
     side: ReadSide = Depends(read_side),
 ) -> dict[str, Any]:
     """Mark an alert acknowledged; the first acknowledgement stands (repeating it is harmless)."""
+    by = body.by if body and body.by else caller.name
     with side.views.write() as db:
-        alert = side.alert_book.acknowledge(db, alert_id, body.by, datetime.now(UTC))
+        alert = side.alert_book.acknowledge(db, alert_id, by, datetime.now(UTC))
     if alert is None:
         raise HTTPException(404, f"no alert {alert_id!r}")
     return alert

@@ -68,16 +68,17 @@ def customer_loyalty(customer_id: CustomerId, as_of: AsOf = None,
 @router.get("/customers")
 def search_customers(
     q: Annotated[str, Query(min_length=1, max_length=200,
-                            description="Customer id, part of a name or e-mail, or phone digits.")],
+                            description="Start of a customer id, part of a name or e-mail, or phone digits.")],
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
     side: ReadSide = Depends(read_side),
 ) -> dict[str, Any]:
-    """Customers matching ``q``, merged duplicates left out, ordered by id."""
+    """Customers matching ``q`` (an id prefix, so search works as you type), merged
+    duplicates left out, ordered by id."""
     needle = q.strip().lower()
     digits = "".join(ch for ch in needle if ch.isdigit())
-    clauses = ["(lower(customer_id) = %s OR lower(name) LIKE %s OR email LIKE %s"]
-    params: list[Any] = [needle, f"%{needle}%", f"%{needle}%"]
+    clauses = ["(lower(customer_id) LIKE %s OR lower(name) LIKE %s OR email LIKE %s"]
+    params: list[Any] = [f"{needle}%", f"%{needle}%", f"%{needle}%"]
     if len(digits) >= 4:
         clauses[0] += " OR phone_digits LIKE %s"
         params.append(f"%{digits}%")

@@ -13,22 +13,28 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from api.access import requires
 from api.deps import ReadSide, read_side
 from projections import replay
+from projections.replay import CUSTOMER_360, TIMELINE
 from projections.reports.base import Doc
 
 router = APIRouter(tags=["reports"], dependencies=[Depends(requires("agent"))])
 
 
+_READ_MODEL_TITLES = {TIMELINE: "Customer timelines", CUSTOMER_360: "Customer 360 view"}
+
+
 @router.get("/reports")
 def list_reports(side: ReadSide = Depends(read_side)) -> dict[str, Any]:
-    """Every report with its live generation, a rebuild in progress, and how far it has read."""
+    """Every report, and the rebuildable read models (``kind``), with its live generation,
+    a rebuild in progress, and how far it has read."""
     catalog = side.reports
     stored = side.history.recorder.max_notification_id() or 0
     reports = []
     for name in catalog.names:
         live, building = catalog.generations(name)
         position = side.views.position(catalog.projection(name, live).name) or 0
-        title = catalog.reports[name].title if name in catalog.reports else "Customer 360 view"
-        reports.append({"name": name, "title": title, "live_generation": live,
+        kind = "report" if name in catalog.reports else "read_model"  # rows only for reports
+        title = catalog.reports[name].title if kind == "report" else _READ_MODEL_TITLES[name]
+        reports.append({"name": name, "kind": kind, "title": title, "live_generation": live,
                         "building_generation": building, "position": position,
                         "store_position": stored, "caught_up": position >= stored})
     return {"reports": reports}

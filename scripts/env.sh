@@ -36,8 +36,11 @@ ensure_chromium() {
   echo "==> installing chromium (apt-get install -y chromium)" >&2
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  # Stale package lists on a fresh machine: update once, then try again.
   if ! command -v apt-get >/dev/null 2>&1 \
-      || ! $sudo apt-get install -y chromium >&2 \
+      || ! { $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >&2 \
+             || { $sudo apt-get update >&2 \
+                  && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >&2; }; } \
       || ! command -v chromium >/dev/null 2>&1; then
     echo "error: chromium is needed for the console tests and could not be installed;" \
          "install it (Debian: apt-get install chromium) or set CRM_CHROMIUM to a Chromium binary" >&2

@@ -94,4 +94,7 @@ def test_alerts_are_acknowledged_once_with_who_and_when(sla) -> None:
     assert [a["alert_id"] for a in desk.client.get("/alerts", params={"status": "acknowledged"}).json()[
         "alerts"]] == [alert_id]
     assert desk.client.post("/alerts/nope/ack", json={"by": "agent-7"}).status_code == 404
-    assert desk.client.post(f"/alerts/{alert_id}/ack", json={}).status_code == 422
+    assert desk.client.post(f"/alerts/{alert_id}/ack", json={"by": ""}).status_code == 422
+    at_risk = desk.client.get("/alerts", params={"kind": "sla_at_risk"}).json()["alerts"][0]
+    by_key = desk.client.post(f"/alerts/{at_risk['alert_id']}/ack").json()
+    assert by_key["acknowledged_by"] == "tests"  # the admin key's name
