@@ -36,6 +36,19 @@ running() {
   [[ "$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" == *"kafka.Kafka $CONFIG"* ]]
 }
 
+# The config file of a broker started by another checkout of this project on our
+# port: tests and tools use topics of their own, so sharing it is safe.
+other_checkouts_broker() {
+  local pid config
+  for pid in $(pgrep -f "kafka[.]Kafka .*/kafka/server[.]properties"); do
+    config=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | tail -n 1)
+    if grep -qx "listeners=PLAINTEXT://127.0.0.1:$PORT,.*" "$config" 2>/dev/null; then
+      echo "$config"; return 0
+    fi
+  done
+  return 1
+}
+
 install_tools() {
   # Kafka 4 needs Java 17 or newer.
   [[ "$(java -version 2>&1)" =~ version\ \"(1[7-9]|[2-9][0-9]) ]] && command -v mvn >/dev/null && return
@@ -100,7 +113,11 @@ start() {
     echo "kafka already running on 127.0.0.1:$PORT"; return
   fi
   if port_open; then
-    echo "port $PORT is taken by another process (another checkout's broker?)" >&2; exit 1
+    local other
+    if other=$(other_checkouts_broker); then  # e.g. CI in a fresh clone on a dev machine
+      echo "kafka already running on 127.0.0.1:$PORT (another checkout's: $other)"; return
+    fi
+    echo "port $PORT is taken by a process that is not this project's broker" >&2; exit 1
   fi
   install_tools
   resolve_jars

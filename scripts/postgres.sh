@@ -67,6 +67,15 @@ start() {
   choose_home
   if running; then
     echo "postgres already running on 127.0.0.1:$PORT${MOVED:-}"
+  elif "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
+    # Another checkout's server (e.g. CI in a fresh clone on a dev machine): every
+    # test and tool works in a schema of its own, so sharing it is safe if we can log in.
+    if PGPASSWORD="$DB_PASSWORD" "$BIN/psql" -h 127.0.0.1 -p "$PORT" -U "$DB_USER" -d "$DB_NAME" \
+        -qAt -c "SELECT 1" >/dev/null 2>&1; then
+      echo "postgres already running on 127.0.0.1:$PORT (another checkout's server)"; return
+    fi
+    echo "port $PORT is taken by a PostgreSQL server where $DB_USER cannot log in to $DB_NAME" >&2
+    exit 1
   else
     mkdir -p "$PG_HOME"
     chown postgres:postgres "$PG_HOME"
