@@ -13,6 +13,7 @@ strings), and each class names the wire type it records.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -22,6 +23,7 @@ from eventsourcing.domain import DomainEvent
 _CUSTOMER_NAMESPACE = uuid5(NAMESPACE_URL, "urn:crm-timeline:customer")
 
 
+@lru_cache(maxsize=1 << 17)  # uuid5 hashes; the same customers come again and again
 def customer_stream_id(customer_id: str) -> UUID:
     """The store's stream id of a customer: stable, derived from the upstream customer id."""
     return uuid5(_CUSTOMER_NAMESPACE, customer_id)

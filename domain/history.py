@@ -24,7 +24,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, ProcessRecorder, StoredEvent, Tracking
 
 from domain.facts import FACT_CLASSES, CustomerFact, ReportedFact, customer_stream_id
-from domain.personal_data import ERASURE_REQUESTED, SEALED, new_key, seal, unseal
+from domain.personal_data import ERASURE_REQUESTED, SEALED, CustomerKey, new_key, seal, unseal
 from schemas.registry import personal_fields
 
 #: Attempts at one batch when a concurrent writer got there first (rebalance, retry).
@@ -92,7 +92,7 @@ class CustomerHistory(Application[UUID]):
         self._versions: dict[UUID, int] = {}
         # Keys per stream, remembered by the same reasoning (None: erased). Readers
         # never remember keys: an erasure must take effect in every process at once.
-        self._keys: dict[UUID, bytes | None] = {}
+        self._keys: dict[UUID, CustomerKey | None] = {}
 
     def construct_recorder(self) -> HistoryRecorder:
         recorder = self.factory.process_recorder()
@@ -163,7 +163,7 @@ class CustomerHistory(Application[UUID]):
                 positions=[Tracking(s, p) for s, p in new_positions.items()],
                 event_ids=[f.event_id for f in to_store],
                 caught_up={s: c for s, c in caught_up.items() if s in new_positions},
-                new_keys=new_keys,
+                new_keys={stream: key.secret for stream, key in new_keys.items()},
                 erased=erased,
             )
             for event in events:
@@ -207,7 +207,7 @@ class CustomerHistory(Application[UUID]):
 
     def _seal(
         self, facts: list[ReportedFact]
-    ) -> tuple[list[dict[str, Any]], dict[UUID, bytes], list[UUID]]:
+    ) -> tuple[list[dict[str, Any]], dict[UUID, CustomerKey], list[UUID]]:
         """Each fact's data with its personal fields sealed under its customer's key, in
         recording order: facts after an erasure request keep no personal data at all.
         Also the keys to create and the streams whose key to destroy."""
@@ -215,10 +215,10 @@ class CustomerHistory(Application[UUID]):
             self._keys.clear()
         streams = [customer_stream_id(f.customer_id) for f in facts]
         unknown = list(set(streams) - set(self._keys))
-        known = self.recorder.customer_keys(unknown) if unknown else {}
-        self._keys.update(known)
+        if unknown:
+            self._keys.update(_keys(self.recorder.customer_keys(unknown)))
         keys = {stream: self._keys[stream] for stream in set(streams) if stream in self._keys}
-        new_keys: dict[UUID, bytes] = {}
+        new_keys: dict[UUID, CustomerKey] = {}
         erased: list[UUID] = []
         sealed: list[dict[str, Any]] = []
         for fact, stream in zip(facts, streams, strict=True):
@@ -239,7 +239,7 @@ class CustomerHistory(Application[UUID]):
         facts: list[CustomerFact] = [self.mapper.to_domain_event(s) for s in stored]  # type: ignore[misc]
         sealed = {f.originator_id for f in facts if SEALED in f.data}
         if sealed:
-            keys = self.recorder.customer_keys(list(sealed)) if personal_data else {}
+            keys = _keys(self.recorder.customer_keys(list(sealed))) if personal_data else {}
             for fact in facts:
                 if SEALED in fact.data:
                     unseal(fact.data, keys.get(fact.originator_id), fact.event_id)
@@ -262,3 +262,8 @@ class CustomerHistory(Application[UUID]):
         by_stream = {customer_stream_id(customer_id): customer_id for customer_id in customer_ids}
         versions = self.recorder.stream_versions(list(by_stream))
         return {customer_id: versions.get(sid, 0) for sid, customer_id in by_stream.items()}
+
+
+def _keys(secrets: Mapping[UUID, bytes | None]) -> dict[UUID, CustomerKey | None]:
+    return {stream: None if secret is None else CustomerKey(secret)
+            for stream, secret in secrets.items()}

@@ -33,18 +33,30 @@ Path = tuple[str, ...]
 PersonalFields = Callable[[str], tuple[Path, ...]]
 
 
-def new_key() -> bytes:
-    """A fresh 256-bit customer key."""
-    return AESGCM.generate_key(bit_length=256)
+class CustomerKey:
+    """A customer's 256-bit key, with its cipher made once (making one per fact would
+    cost more than the sealing)."""
+
+    __slots__ = ("cipher", "secret")
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+        self.cipher = AESGCM(secret)
 
 
-def seal(data: Mapping[str, Any], paths: tuple[Path, ...], key: bytes | None,
+def new_key() -> CustomerKey:
+    return CustomerKey(AESGCM.generate_key(bit_length=256))
+
+
+def seal(data: Mapping[str, Any], paths: tuple[Path, ...], key: CustomerKey | None,
          event_id: str) -> dict[str, Any]:
     """``data`` with the personal fields present in it moved into a box under ``key``.
 
     Without a key (the customer was erased before this fact arrived) the fields
     are dropped and only their names kept: nothing personal is ever stored.
     """
+    if not paths:
+        return dict(data)
     found = [path for path in paths if _has(data, path)]
     if not found:
         return dict(data)
@@ -54,13 +66,13 @@ def seal(data: Mapping[str, Any], paths: tuple[Path, ...], key: bytes | None,
     if key is not None:
         nonce = os.urandom(12)
         plain = json.dumps(values, separators=(",", ":")).encode()
-        box = base64.b64encode(nonce + AESGCM(key).encrypt(nonce, plain, event_id.encode()))
+        box = base64.b64encode(nonce + key.cipher.encrypt(nonce, plain, event_id.encode()))
     sealed[SEALED] = {"fields": [".".join(p) for p in found],
                       "box": box.decode() if box else None}
     return sealed
 
 
-def unseal(data: dict[str, Any], key: bytes | None, event_id: str) -> None:
+def unseal(data: dict[str, Any], key: CustomerKey | None, event_id: str) -> None:
     """Put the personal fields back into ``data`` (in place), or nulls if the key is gone."""
     sealed = data.pop(SEALED, None)
     if sealed is None:
@@ -69,7 +81,7 @@ def unseal(data: dict[str, Any], key: bytes | None, event_id: str) -> None:
     values: list[Any] = [None] * len(paths)
     if key is not None and sealed["box"] is not None:
         raw = base64.b64decode(sealed["box"])
-        values = json.loads(AESGCM(key).decrypt(raw[:12], raw[12:], event_id.encode()))
+        values = json.loads(key.cipher.decrypt(raw[:12], raw[12:], event_id.encode()))
     for path, value in zip(paths, values, strict=True):
         _put(data, path, value)
 

@@ -45,6 +45,10 @@ PATTERN_HINTS: dict[str, str] = {
 }
 
 
+_MONEY = re.compile(MONEY_PATTERN)
+_RFC3339 = re.compile(RFC3339_PATTERN)
+
+
 def _money(value: Any) -> Decimal:
     """Amounts travel as decimal strings: a JSON number would pass through binary floating point."""
     if isinstance(value, Decimal) and value.is_finite():
@@ -53,22 +57,22 @@ def _money(value: Any) -> Decimal:
         raise ValueError("must be a decimal string such as '129.90', not a JSON number")
     if not isinstance(value, str):
         raise ValueError("must be a decimal string such as '129.90'")
+    if _MONEY.fullmatch(value):  # the common case first; the rest explains what is wrong
+        return Decimal(value)
     if re.fullmatch(r"-[0-9]+(\.[0-9]+)?", value):
         raise ValueError("must be >= 0")
     if re.fullmatch(r"[0-9]+\.[0-9]{3,}", value):
         raise ValueError("must have at most 2 decimal places")
     if re.fullmatch(r"[0-9]{13,}(\.[0-9]+)?", value):
         raise ValueError("must have at most 12 digits before the point")
-    if not re.fullmatch(MONEY_PATTERN, value):
-        raise ValueError("must be a decimal string such as '129.90'")
-    return Decimal(value)
+    raise ValueError("must be a decimal string such as '129.90'")
 
 
 def _rfc3339(value: Any) -> Any:
     """``time`` must carry its UTC offset: a naive time is ambiguous by up to a day."""
     if not isinstance(value, str):
         raise ValueError("must be an RFC 3339 string such as '2026-11-20T14:05:00+01:00'")
-    if re.fullmatch(RFC3339_PATTERN, value):
+    if _RFC3339.fullmatch(value):
         return value
     if re.fullmatch(_LOCAL_DATE_TIME, value):
         raise ValueError("has no UTC offset; add 'Z' or one such as '+01:00' (RFC 3339)")

@@ -1,4 +1,10 @@
-"""PostgreSQL recorder of the customer history (psycopg 3, through eventsourcing)."""
+"""PostgreSQL recorder of the customer history (psycopg 3, through eventsourcing).
+
+Events go in as four binary arrays (``unnest``) rather than the library's
+array of composite values, which psycopg dumps as escaped text, byte by byte:
+the same rows, in the same order, under the same table lock, at a fraction of
+the cost. Nothing reads the new notification ids back, so none are returned.
+"""
 
 from __future__ import annotations
 
@@ -59,6 +65,11 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
         self._select_keys = SQL(
             "SELECT originator_id, key FROM {}.{} WHERE originator_id = ANY(%s)"
         ).format(schema, self.keys_table)
+        self._insert_stored = SQL(
+            "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%s::{}[], %s::bigint[], %s::text[], %s::bytea[])"
+        ).format(schema, Identifier(self.events_table_name),
+                 Identifier(datastore.originator_id_type))
         self._upsert_source = SQL(
             "INSERT INTO {}.{} (source, caught_up) VALUES (%s, %s) "
             "ON CONFLICT (source) DO UPDATE SET caught_up = excluded.caught_up"
@@ -95,17 +106,42 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
             self._insert_tracking(curs, tracking)
         event_ids: Sequence[str] = kwargs.get("event_ids", ())
         if event_ids:
-            curs.execute(self._insert_ids, (list(event_ids),))
+            curs.execute(self._insert_ids, (list(event_ids),), binary=True)
         caught_up: Mapping[str, bool] = kwargs.get("caught_up", {})
         for source, done in caught_up.items():
             curs.execute(self._upsert_source, (source, done))
         new_keys: Mapping[UUID, bytes] = kwargs.get("new_keys", {})
         if new_keys:
-            curs.execute(self._insert_keys, (list(new_keys), list(new_keys.values())))
+            curs.execute(self._insert_keys, (list(new_keys), list(new_keys.values())),
+                         binary=True)
         erased: Sequence[UUID] = kwargs.get("erased", ())
         if erased:
             curs.execute(self._erase_keys, (list(erased),))
         super()._insert_events(curs, stored_events, **kwargs)
+
+    def _insert_stored_events(
+        self,
+        curs: Cursor[DictRow],
+        stored_events: Sequence[StoredEvent],
+        **kwargs: Any,
+    ) -> None:
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(
+            self._insert_stored,
+            (
+                [e.originator_id for e in stored_events],
+                [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events],
+                [e.state for e in stored_events],
+            ),
+            binary=True,
+        )
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        return None
 
     def sources_caught_up(self) -> dict[str, bool]:
         with self.datastore.transaction(commit=False) as curs:
