@@ -29,15 +29,18 @@ from storage.views import SCHEMA_LOCK, ViewDatabase
 
 def history_environment(settings: Settings) -> dict[str, str]:
     """The eventsourcing library's configuration, derived from our settings."""
+    transcoder = {"TRANSCODER_TOPIC": "storage.fact_transcoder:FactTranscoder"}
     if settings.store == "sqlite":
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         return {
+            **transcoder,
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(settings.sqlite_path),
             "SQLITE_LOCK_TIMEOUT": "30",
             "PROCESS_RECORDER_TOPIC": "storage.sqlite:SQLiteHistoryRecorder",
         }
     return {
+        **transcoder,
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": settings.postgres_dbname,
         "POSTGRES_HOST": settings.postgres_host,

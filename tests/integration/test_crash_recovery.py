@@ -44,8 +44,13 @@ def test_consumer_and_projector_killed_mid_stream_resume_exactly_once(
     expected = {f"e-{n}" for n in range(EVENTS)}
 
     def publish_stream() -> None:
-        """A steady stream, so the kills below land while events still arrive."""
+        """A steady stream that stays at most ~1,200 events ahead of the slower of the two
+        processes, so the kills below land while events still arrive however slow the
+        machine is."""
         for n in range(EVENTS):
+            if n % 200 == 0:
+                wait_until(lambda n=n: min(_stored(service), _projected(service)) >= n - 1000,
+                           timeout=120, what="the processes to keep up with the stream")
             customer = f"C-{n % 250}"
             if n % 2:
                 event = order(customer, hours_ago(n / 100), f"O-{n}", event_id=f"e-{n}")
@@ -58,6 +63,7 @@ def test_consumer_and_projector_killed_mid_stream_resume_exactly_once(
                 time.sleep(0.25)
         service.flush()
 
+    _stored(service), _projected(service)  # the store's clients, made before the thread uses them
     publisher = threading.Thread(target=publish_stream)
     publisher.start()
     service.start("consume")
