@@ -1,6 +1,6 @@
 """PostgreSQL recorder of the customer history (psycopg 3, through eventsourcing).
 
-Events go in as four binary arrays (``unnest``) rather than the library's
+Events go in as four binary arrays (``unnest`` of ``%b`` parameters) rather than the library's
 array of composite values, which psycopg dumps as escaped text, byte by byte:
 the same rows, in the same order, under the same table lock, at a fraction of
 the cost. Nothing reads the new notification ids back, so none are returned.
@@ -56,7 +56,7 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
             )
         )
         self._insert_keys = SQL(
-            "INSERT INTO {}.{} (originator_id, key) SELECT * FROM unnest(%s::uuid[], %s::bytea[])"
+            "INSERT INTO {}.{} (originator_id, key) SELECT * FROM unnest(%b::uuid[], %b::bytea[])"
         ).format(schema, self.keys_table)
         self._erase_keys = SQL(
             "INSERT INTO {}.{} (originator_id, key) SELECT unnest(%s::uuid[]), NULL "
@@ -67,7 +67,7 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
         ).format(schema, self.keys_table)
         self._insert_stored = SQL(
             "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%s::{}[], %s::bigint[], %s::text[], %s::bytea[])"
+            "SELECT * FROM unnest(%b::{}[], %b::bigint[], %b::text[], %b::bytea[])"
         ).format(schema, Identifier(self.events_table_name),
                  Identifier(datastore.originator_id_type))
         self._upsert_source = SQL(
@@ -77,7 +77,7 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
         self._select_sources = SQL("SELECT source, caught_up FROM {}.{}").format(
             schema, self.sources_table
         )
-        self._insert_ids = SQL("INSERT INTO {}.{} (event_id) SELECT unnest(%s::text[])").format(
+        self._insert_ids = SQL("INSERT INTO {}.{} (event_id) SELECT unnest(%b::text[])").format(
             schema, self.event_ids_table
         )
         self._select_ids = SQL("SELECT event_id FROM {}.{} WHERE event_id = ANY(%s)").format(
@@ -106,14 +106,13 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
             self._insert_tracking(curs, tracking)
         event_ids: Sequence[str] = kwargs.get("event_ids", ())
         if event_ids:
-            curs.execute(self._insert_ids, (list(event_ids),), binary=True)
+            curs.execute(self._insert_ids, (list(event_ids),))
         caught_up: Mapping[str, bool] = kwargs.get("caught_up", {})
         for source, done in caught_up.items():
             curs.execute(self._upsert_source, (source, done))
         new_keys: Mapping[UUID, bytes] = kwargs.get("new_keys", {})
         if new_keys:
-            curs.execute(self._insert_keys, (list(new_keys), list(new_keys.values())),
-                         binary=True)
+            curs.execute(self._insert_keys, (list(new_keys), list(new_keys.values())))
         erased: Sequence[UUID] = kwargs.get("erased", ())
         if erased:
             curs.execute(self._erase_keys, (list(erased),))
@@ -135,7 +134,6 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
                 [e.topic for e in stored_events],
                 [e.state for e in stored_events],
             ),
-            binary=True,
         )
 
     def _fetch_ids_after_insert_events(
