@@ -46,13 +46,22 @@ async def _parse_any_headers(
     keep the records as they came for the handler and the dead-letter topic,
     and skip FastStream's decoding (``_raw_values``): the handler parses itself.
     """
-    stand_ins = tuple(
-        replace(r, headers=[(k, v.decode("utf-8", "replace").encode()) for k, v in r.headers])
-        for r in records
-    )
+    stand_ins = tuple(r if _text_headers(r.headers) else replace(
+        r, headers=[(k, (v or b"").decode("utf-8", "replace").encode()) for k, v in r.headers])
+        for r in records)
     message = await original_parser(stand_ins)
     message.raw_message = records
     return message
+
+
+def _text_headers(headers: Any) -> bool:
+    """Whether every header value is UTF-8 already (most records have none at all)."""
+    try:
+        for _, value in headers:
+            value.decode("utf-8")
+    except (UnicodeDecodeError, AttributeError):
+        return False
+    return True
 
 
 async def _raw_values(message: Any, original_decoder: Callable[..., Awaitable[Any]]) -> Any:

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
         description="Kafka group session timeout: how soon a dead consumer's partitions move.",
     )
     consumer_batch_size: int = Field(
-        500, ge=1, le=100_000, description="Most Kafka records stored in one transaction."
+        2000, ge=1, le=100_000, description="Most Kafka records stored in one transaction."
     )
     max_future_seconds: int = Field(
         86_400, ge=0, description="Events timed further ahead than this are dead-lettered."
