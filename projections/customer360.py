@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -36,8 +36,8 @@ def to_json(value: Any) -> Any:
         return {k: to_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [to_json(v) for v in value]
-    if hasattr(value, "__dataclass_fields__"):
-        return to_json(asdict(value))
+    if hasattr(value, "__dataclass_fields__"):  # field by field: asdict would deep-copy first
+        return {f.name: to_json(getattr(value, f.name)) for f in fields(value)}
     return value
 
 

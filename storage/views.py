@@ -97,7 +97,8 @@ class SqlCursor:
         return _COLUMN_TYPES[table]
 
     def fetchall(self) -> list[Row]:
-        return [dict(row) for row in self.raw.fetchall()]
+        rows = self.raw.fetchall()
+        return rows if self.dialect == "postgres" else [dict(row) for row in rows]  # dict_row
 
     def fetchone(self) -> Row | None:
         row = self.raw.fetchone()

@@ -30,20 +30,38 @@ Doc = dict[str, Any]
 
 
 class ReportRows:
-    """The rows and memory a batch touches, loaded on first use, written back once."""
+    """The rows and memory a batch touches, loaded up front in two queries (every row: a
+    report's rows are few aggregates; the memory its facts name, ``Report.memory_keys``),
+    the rest on first use, and written back once."""
 
     def __init__(self, db: SqlCursor, rows_table: str, memory_table: str) -> None:
         self._db = db
         self._tables = {"rows": rows_table, "memory": memory_table}
         self._cache: dict[tuple[str, str], Doc | None] = {}
         self._dirty: set[tuple[str, str]] = set()
+        self._rows_loaded = False
 
     def _get(self, kind: str, key: str) -> Doc | None:
-        if (kind, key) not in self._cache:
+        if (kind, key) not in self._cache and not (kind == "rows" and self._rows_loaded):
             self._db.execute(f"SELECT doc FROM {self._tables[kind]} WHERE row_key = %s", [key])
             row = self._db.fetchone()
             self._cache[(kind, key)] = json.loads(row["doc"]) if row else None
-        return self._cache[(kind, key)]
+        return self._cache.get((kind, key))
+
+    def load(self, memory_keys: set[str]) -> None:
+        """Fetch every row, and the memory under ``memory_keys`` (absent ones as None)."""
+        self._db.execute(f"SELECT row_key, doc FROM {self._tables['rows']}")
+        self._cache.update({("rows", row["row_key"]): json.loads(row["doc"])
+                            for row in self._db.fetchall()})
+        self._rows_loaded = True
+        keys = sorted(memory_keys)
+        self._cache.update(dict.fromkeys((("memory", k) for k in keys), None))
+        for start in range(0, len(keys), 500):  # SQLite's limit on bound parameters
+            chunk = keys[start:start + 500]
+            self._db.execute(f"SELECT row_key, doc FROM {self._tables['memory']}"
+                             f" WHERE row_key IN ({', '.join(['%s'] * len(chunk))})", chunk)
+            self._cache.update({("memory", row["row_key"]): json.loads(row["doc"])
+                                for row in self._db.fetchall()})
 
     def row(self, key: str, **initial: Any) -> Doc:
         """The row with this key, created from ``initial`` if new; change it in place."""
@@ -88,6 +106,11 @@ class Report(ABC):
     def fold(self, rows: ReportRows, fact: CustomerFact) -> None:
         """Apply one fact (only types in ``reads`` arrive), in store order."""
 
+    def memory_keys(self, fact: CustomerFact) -> tuple[str, ...]:
+        """The memory ``fold`` recalls for this fact, fetched for a whole batch at once
+        (one query, not one per key). Keys not named here are fetched on first use."""
+        return ()
+
     def __init__(self, policies: Policies) -> None:
         self.policies = policies
 
@@ -115,10 +138,11 @@ class ReportProjection:
         ])
 
     def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None:
+        facts = [item.fact for item in batch if item.fact.event_type in self.report.reads]
         rows = ReportRows(cursor, self.rows_table, self.memory_table)
-        for item in batch:
-            if item.fact.event_type in self.report.reads:
-                self.report.fold(rows, item.fact)
+        rows.load({key for fact in facts for key in self.report.memory_keys(fact)})
+        for fact in facts:
+            self.report.fold(rows, fact)
         rows.flush()
 
     def read(self, db: SqlCursor) -> list[Doc]:

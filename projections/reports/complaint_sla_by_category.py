@@ -23,6 +23,9 @@ class ComplaintSlaByCategory(Report):
     columns = ("month", "category", "opened", "responded", "responded_in_time",
                "first_response_compliance", "resolved", "resolved_in_time", "resolution_compliance")
 
+    def memory_keys(self, fact: CustomerFact) -> tuple[str, ...]:
+        return (f"complaint:{fact.data['complaint_id']}",)
+
     def fold(self, rows: ReportRows, fact: CustomerFact) -> None:
         key = f"complaint:{fact.data['complaint_id']}"
         memory = rows.recall(key) or {"facts": []}

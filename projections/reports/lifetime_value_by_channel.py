@@ -18,6 +18,11 @@ class LifetimeValueByChannel(Report):
                        "crm.order.refunded"})
     columns = ("channel", "currency", "customers", "lifetime_value", "per_customer")
 
+    def memory_keys(self, fact: CustomerFact) -> tuple[str, ...]:
+        if fact.event_type == "crm.account.opened":
+            return (f"customer:{fact.customer_id}",)
+        return (f"customer:{fact.customer_id}", f"order:{fact.customer_id}:{fact.data['order_id']}")
+
     def fold(self, rows: ReportRows, fact: CustomerFact) -> None:
         data = fact.data
         customer = rows.recall(f"customer:{fact.customer_id}") or {"channel": None, "net": {}}

@@ -18,6 +18,9 @@ class RegistrationCohorts(Report):
     reads = frozenset({"crm.account.opened", "crm.order.placed"})
     columns = ("cohort", "customers", "ordering", "share_ordering")
 
+    def memory_keys(self, fact: CustomerFact) -> tuple[str, ...]:
+        return (fact.customer_id,)
+
     def fold(self, rows: ReportRows, fact: CustomerFact) -> None:
         # Orders may be stored before the account opening arrives: remember their
         # months per customer and count them once the cohort is known.
