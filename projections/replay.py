@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,13 +132,18 @@ class Progress:
         return dict(self.__dict__)
 
 
-def replay(catalog: RebuildCatalog, name: str, *, swap: bool = True, batch_size: int = 2000,
+def replay(catalog: RebuildCatalog, names: str | Sequence[str], *, swap: bool = True,
+           batch_size: int = 2000,
            on_progress: Callable[[Progress], None] | None = None) -> Progress:
-    """Build ``name`` into a fresh generation from the first event; swap it in when caught up."""
-    generation = catalog.start_build(name)
-    projection = catalog.projection(name, generation)
-    projector = Projector(catalog.history, catalog.views, projection, batch_size=batch_size)
-    progress = Progress(name, generation, total=catalog.history.recorder.max_notification_id() or 0,
+    """Build each named read model into a fresh generation from the first event, reading
+    the store once for all of them; swap each in when caught up."""
+    names = [names] if isinstance(names, str) else list(names)
+    generations = {name: catalog.start_build(name) for name in names}
+    projector = Projector(catalog.history, catalog.views,
+                          [catalog.projection(name, g) for name, g in generations.items()],
+                          batch_size=batch_size)
+    progress = Progress(", ".join(names), max(generations.values()),
+                        total=catalog.history.recorder.max_notification_id() or 0,
                         done=projector.position)
     while projector.step():
         progress.done = projector.position
@@ -148,7 +153,8 @@ def replay(catalog: RebuildCatalog, name: str, *, swap: bool = True, batch_size:
     progress.done = progress.total = max(progress.total, projector.position)
     progress.state = "caught_up"
     if swap:
-        catalog.swap(name, generation)
+        for name, generation in generations.items():
+            catalog.swap(name, generation)
         progress.state = "swapped"
     if on_progress:
         on_progress(progress)
@@ -199,34 +205,31 @@ class LiveGenerations:
     from where its rebuild stopped.
     """
 
-    def __init__(self, catalog: RebuildCatalog, batch_size: int) -> None:
+    def __init__(self, catalog: RebuildCatalog) -> None:
         self.catalog = catalog
-        self.batch_size = batch_size
-        self._projectors: dict[str, Projector] = {}
+        self._models: dict[str, Rebuildable] = {}
         self._retiring: list[tuple[float, str, int]] = []  # (when, name, generation) to drop
         self._checked = 0.0
 
-    def projectors(self) -> list[Projector]:
+    def read_models(self) -> list[Rebuildable]:
         if time.monotonic() - self._checked >= 1.0:
             self._checked = time.monotonic()
             for name in self.catalog.names:
                 live, _ = self.catalog.generations(name)
-                current = self._projectors.get(name)
-                if current is not None and current.read_model.generation == live:
+                current = self._models.get(name)
+                if current is not None and current.generation == live:
                     continue
                 if current is not None:
                     log.info("%s: generation %d is live now", name, live)
                     self._retiring.append((time.monotonic() + RETIRE_AFTER_SECONDS, name, live - 1))
                 elif live > 1:  # one a stopped loop had no time to drop
                     self._drop(name, live - 1)
-                self._projectors[name] = Projector(self.catalog.history, self.catalog.views,
-                                                   self.catalog.projection(name, live),
-                                                   batch_size=self.batch_size)
+                self._models[name] = self.catalog.projection(name, live)
             due = [r for r in self._retiring if r[0] <= time.monotonic()]
             for retired in due:
                 self._retiring.remove(retired)
                 self._drop(retired[1], retired[2])
-        return list(self._projectors.values())
+        return list(self._models.values())
 
     def _drop(self, name: str, generation: int) -> None:
         with self.catalog.views.write() as db:

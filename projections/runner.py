@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import Notification, Tracking
 
 from domain.facts import CustomerFact
 from domain.history import CustomerHistory
@@ -46,45 +46,93 @@ class ReadModel(Protocol):
 
 
 class Projector:
-    """Keeps one read model up to date with the customer history, a batch per ``step``."""
+    """Keeps read models up to date with the customer history, a batch per ``step``.
+
+    Read models stepped together share each batch: it is read and decoded once
+    (once per need of personal data), and applied to every model in one
+    transaction with every model's tracking record. If that fails, each model
+    is tried alone, so a failing one holds up only itself; it falls behind, and
+    from then on each model is given only the events past its own position.
+    """
 
     def __init__(
         self,
         history: CustomerHistory,
         views: ViewDatabase,
-        read_model: ReadModel,
+        read_models: ReadModel | Sequence[ReadModel],
         *,
         batch_size: int = 500,
         poll_seconds: float = 0.1,
     ) -> None:
         self.history = history
         self.views = views
-        self.read_model = read_model
+        self.read_models = list(read_models) if isinstance(read_models, Sequence) else [read_models]
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
-        read_model.create_tables(views)
+        for read_model in self.read_models:
+            read_model.create_tables(views)
+
+    @property
+    def read_model(self) -> ReadModel:
+        """The read model of a projector that steps just one."""
+        (read_model,) = self.read_models
+        return read_model
 
     @property
     def position(self) -> int:
-        return self.views.position(self.read_model.name) or 0
+        """How far every read model has read the store."""
+        return min(self.positions().values())
+
+    def positions(self) -> dict[str, int]:
+        return {m.name: self.views.position(m.name) or 0 for m in self.read_models}
 
     def step(self) -> int:
         """Apply the next batch, if any; return how many events it held."""
+        positions = self.positions()
         notifications = self.history.recorder.select_notifications(
-            start=self.position, limit=self.batch_size, inclusive_of_start=False
+            start=min(positions.values()), limit=self.batch_size, inclusive_of_start=False
         )
         if not notifications:
             return 0
-        # Facts of other types are skipped before decoding, but their positions still
-        # count: the tracked position says how far the store has been read.
-        topics = getattr(self.read_model, "topics", ())
-        wanted = [n for n in notifications if not topics or n.topic in topics]
-        facts = self.history.facts_of(
-            wanted, personal_data=getattr(self.read_model, "reads_personal_data", True))
-        batch = [Positioned(n.id, fact) for n, fact in zip(wanted, facts, strict=True)]
-        with self.views.write(Tracking(self.read_model.name, notifications[-1].id)) as cursor:
-            self.read_model.apply(cursor, batch)
+        last = notifications[-1].id
+        due = [m for m in self.read_models if positions[m.name] < last]
+        batches = self._batches(notifications, due, positions)
+        try:
+            with self.views.write(*[Tracking(m.name, last) for m in due]) as cursor:
+                for read_model in due:
+                    read_model.apply(cursor, batches[read_model.name])
+        except Exception:
+            if len(due) == 1:
+                raise
+            log.exception("a batch failed for %s together; applying it to each alone",
+                          ", ".join(m.name for m in due))
+            for read_model in due:
+                try:
+                    with self.views.write(Tracking(read_model.name, last)) as cursor:
+                        read_model.apply(cursor, batches[read_model.name])
+                except Exception:
+                    log.exception("projection %s failed a batch; retrying", read_model.name)
         return len(notifications)
+
+    def _batches(self, notifications: Sequence[Notification], read_models: Sequence[ReadModel],
+                 positions: dict[str, int]) -> dict[str, list[Positioned]]:
+        """Each model's facts: of its types (the rest are skipped before decoding; their
+        positions still count) and past its position, decoded once per personal-data need."""
+        batches: dict[str, list[Positioned]] = {}
+        for personal in (True, False):
+            group = [m for m in read_models if getattr(m, "reads_personal_data", True) is personal]
+            if not group:
+                continue
+            topics = [set(getattr(m, "topics", ())) for m in group]
+            wanted = [n for n in notifications if any(not t or n.topic in t for t in topics)]
+            facts = self.history.facts_of(wanted, personal_data=personal)
+            for read_model, types in zip(group, topics, strict=True):
+                after = positions[read_model.name]
+                batches[read_model.name] = [
+                    Positioned(n.id, fact) for n, fact in zip(wanted, facts, strict=True)
+                    if n.id > after and (not types or n.topic in types)
+                ]
+        return batches
 
     def catch_up(self) -> int:
         """Apply everything stored so far; return how many events that was."""
@@ -95,7 +143,8 @@ class Projector:
 
 
 class ProjectionLoop:
-    """Steps every read model in turn, in one thread, plus periodic work (the SLA clock).
+    """Steps every read model together (one shared batch at a time, see ``Projector``), in
+    one thread, plus periodic work (the SLA clock).
 
     One writer at a time is all SQLite allows, and enough for PostgreSQL: the
     work is in the database and in Python, not in waiting. A failing batch is
@@ -104,30 +153,42 @@ class ProjectionLoop:
 
     def __init__(
         self,
-        projectors: Sequence[Projector],
+        history: CustomerHistory,
+        views: ViewDatabase,
+        read_models: Sequence[ReadModel],
         *,
+        batch_size: int,
         poll_seconds: float,
         periodic: Sequence[tuple[float, Callable[[], object]]] = (),
-        more: Callable[[], Sequence[Projector]] = list,
+        more: Callable[[], Sequence[ReadModel]] = list,
     ) -> None:
-        self.projectors = projectors
+        self.history = history
+        self.views = views
+        self.read_models = read_models
         self.more = more  # read models whose set may change while running (report generations)
+        self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.periodic = list(periodic)
+        self._projector: Projector | None = None
+
+    def projector(self) -> Projector:
+        """One projector over every read model, made again when the set changes (a swap)."""
+        models = [*self.read_models, *self.more()]
+        if self._projector is None or self._projector.read_models != models:
+            self._projector = Projector(self.history, self.views, models,
+                                        batch_size=self.batch_size)
+            for name, position in self._projector.positions().items():
+                log.info("projection %s following from position %d", name, position)
+        return self._projector
 
     def run(self, stop: threading.Event) -> None:
-        for projector in self.projectors:
-            log.info("projection %s following from position %d",
-                     projector.read_model.name, projector.position)
         next_due = [time.monotonic() + every for every, _ in self.periodic]
         while not stop.is_set():
             progressed = False
-            for projector in [*self.projectors, *self.more()]:
-                try:
-                    progressed |= bool(projector.step())
-                except Exception:
-                    log.exception("projection %s failed a batch; retrying",
-                                  projector.read_model.name)
+            try:
+                progressed = bool(self.projector().step())
+            except Exception:
+                log.exception("projections failed a batch; retrying")
             for index, (every, task) in enumerate(self.periodic):
                 if time.monotonic() >= next_due[index]:
                     next_due[index] = time.monotonic() + every

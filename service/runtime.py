@@ -52,15 +52,13 @@ def start_projectors(settings: Settings, stop: threading.Event) -> list[threadin
     ensure_topics(settings)
     history = bootstrap.build_history(settings)
     views = bootstrap.build_views(settings, history)
-    projectors = bootstrap.build_projectors(
-        settings, history, views, bootstrap.core_read_models(settings, history, views)
-    )
-    clocks = [(settings.sla_check_seconds, p.read_model.check_due) for p in projectors
-              if isinstance(p.read_model, ComplaintSlaProjection)]
-    rebuildable = LiveGenerations(bootstrap.build_catalog(settings, history, views),
-                                  settings.projection_batch_size)
-    loop = ProjectionLoop(projectors, poll_seconds=settings.projection_poll_seconds,
-                          periodic=clocks, more=rebuildable.projectors)
+    core = bootstrap.core_read_models(settings, history, views)
+    clocks = [(settings.sla_check_seconds, m.check_due) for m in core
+              if isinstance(m, ComplaintSlaProjection)]
+    rebuildable = LiveGenerations(bootstrap.build_catalog(settings, history, views))
+    loop = ProjectionLoop(history, views, core, batch_size=settings.projection_batch_size,
+                          poll_seconds=settings.projection_poll_seconds,
+                          periodic=clocks, more=rebuildable.read_models)
     relay = bootstrap.build_alert_relay(settings, views)
     threads = [
         threading.Thread(target=loop.run, args=(stop,), name="projections"),

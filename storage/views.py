@@ -135,8 +135,8 @@ class ViewDatabase:
                 cursor.execute(statement)
 
     @contextmanager
-    def write(self, tracking: Tracking | None = None) -> Iterator[SqlCursor]:
-        """A write transaction; with ``tracking``, the position is recorded in it too."""
+    def write(self, *trackings: Tracking) -> Iterator[SqlCursor]:
+        """A write transaction; the positions of ``trackings`` are recorded in it too."""
         with self._raw_transaction(commit=True) as cursor:
             if self.dialect == "sqlite":
                 # Take SQLite's write lock first (waiting for it if need be): a deferred
@@ -144,7 +144,7 @@ class ViewDatabase:
                 # when it then writes while another connection holds the lock.
                 cursor.execute("UPDATE tracking SET notification_id = notification_id WHERE 0")
             yield cursor
-            if tracking is not None:
+            for tracking in trackings:
                 self.tracker._insert_tracking(cursor.raw, tracking)  # noqa: SLF001
 
     @contextmanager
