@@ -1,68 +1,176 @@
-"""Ingestion throughput: publish the sample through Kafka, time the consumer storing it.
+"""Ingestion throughput: the service's consumer storing a published load, against two references.
 
-    python bench/ingest.py --customers 2000 --store postgres
+    python bench/ingest.py                 # 300,000 events, 10,000 customers, Zipf 1.1
+    python bench/ingest.py --smoke         # a few thousand, for CI
 
-Prints events published, stored, seconds and events/s from the consumer's
-start to the last event stored (the publish time is reported separately).
-Uses fresh topics and a fresh schema (or SQLite file) each run.
+Publishes the load (``service.loadgen``, 1 % exact duplicates) to fresh topics
+first, then times:
+
+* the service: ``crm-timeline consume`` (PostgreSQL store, fresh schema and
+  consumer group) from its start to the last event stored, and checks exactly
+  once: every message's offset recorded and as many events stored as distinct
+  event ids published; its peak RSS (VmHWM);
+* reference A: a bare kafka-python ``KafkaConsumer`` reading the same topics
+  from the beginning and doing nothing, to the last message;
+* reference B: psycopg ``COPY`` of the same distinct events (id, customer,
+  type, time, data as json) into a plain table, in one transaction.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
+import json
 import sys
-import tempfile
 import time
-import uuid
 
-from service import bootstrap, sample
-from service.settings import REPO_ROOT, load_settings
-from service.topics import ensure_topics
+import harness
+from kafka import KafkaConsumer, TopicPartition
+from psycopg import sql
+
+from consumers.intake import kafka_source
+from domain.history import CustomerHistory
+from service import loadgen
+from service.settings import Settings
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=2000)
-    parser.add_argument("--store", choices=["postgres", "sqlite"], default="postgres")
-    args = parser.parse_args()
-
-    for script in ["kafka.sh"] + (["postgres.sh"] if args.store == "postgres" else []):
-        subprocess.run(["bash", str(REPO_ROOT / "scripts" / script), "start"], check=True)
-    run = uuid.uuid4().hex[:8]
-    env = {
-        "CRM_STORE": args.store,
-        "CRM_POSTGRES_SCHEMA": f"bench_{run}",
-        "CRM_SQLITE_PATH": os.path.join(tempfile.mkdtemp(), "bench.sqlite"),
-        "CRM_CONSUMER_GROUP": f"bench-{run}",
-        **{f"CRM_TOPIC_{name.upper()}": f"bench{run}.{name}"
-           for name in ("contacts", "orders", "complaints", "accounts", "deadletter")},
-    }
-    os.environ.update(env)
-    settings = load_settings()
-    ensure_topics(settings)
-    events = sample.sample_events(args.customers, poison=0, topic_of=settings.topic_for)
+def bare_consumer(settings: Settings, count: int) -> float:
+    """Seconds for a plain KafkaConsumer to receive ``count`` messages from the start."""
     started = time.perf_counter()
-    sample.publish(events, settings.kafka_bootstrap)
-    published_in = time.perf_counter() - started
-
-    history = bootstrap.build_history(settings)
-    consumer = subprocess.Popen([sys.executable, "-m", "service.cli", "consume"],
-                                env={**os.environ}, stderr=subprocess.DEVNULL)
-    started = time.perf_counter()
+    consumer = KafkaConsumer(*settings.ingestion_topics, bootstrap_servers=settings.kafka_bootstrap,
+                             group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
+    received = 0
     try:
-        while (history.recorder.max_notification_id() or 0) < len(events):
-            time.sleep(0.1)
-        elapsed = time.perf_counter() - started
+        while received < count:
+            for records in consumer.poll(timeout_ms=500, max_records=5000).values():
+                received += len(records)
+            if time.perf_counter() - started > 600:
+                raise TimeoutError(f"reference A received {received} of {count} messages")
     finally:
-        consumer.terminate()
-        consumer.wait()
-    print(f"store={args.store} customers={args.customers} events={len(events)}")
-    print(f"publish (kafka-python, acks=all): {published_in:.1f} s, {len(events) / published_in:,.0f} events/s")
-    print(f"ingest (consumer start to last stored, incl. ~start-up): {elapsed:.1f} s, "
-          f"{len(events) / elapsed:,.0f} events/s")
+        consumer.close()
+    return time.perf_counter() - started
+
+
+def copy_reference(history: CustomerHistory, messages: list[loadgen.LoadEvent]) -> float:
+    """Seconds to COPY the distinct events into a plain table in the run's schema."""
+    rows, seen = [], set()
+    for message in messages:
+        if message.event_id not in seen:
+            seen.add(message.event_id)
+            e = json.loads(message.value)
+            rows.append((e["id"], e["subject"], e["type"], e["time"],
+                         json.dumps(e["data"], separators=(",", ":"))))
+    datastore = history.recorder.datastore
+    table = sql.Identifier(datastore.schema, "copy_reference")
+    with datastore.transaction(commit=True) as cursor:
+        cursor.execute(sql.SQL("CREATE TABLE {} (id text, customer text, type text, "
+                               "time timestamptz, data json)").format(table))
+    started = time.perf_counter()
+    with datastore.transaction(commit=True) as cursor:
+        with cursor.copy(sql.SQL("COPY {} (id, customer, type, time, data) FROM STDIN")
+                         .format(table)) as copy:
+            for row in rows:
+                copy.write_row(row)
+    return time.perf_counter() - started
+
+
+def partition_ends(settings: Settings) -> dict[str, int]:
+    """The last offset of every non-empty partition of the ingestion topics, by source name."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for topic in settings.ingestion_topics
+                      for p in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(partitions)
+    finally:
+        consumer.close()
+    return {kafka_source(tp.topic, tp.partition): end - 1 for tp, end in ends.items() if end}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, help="messages published (300000; smoke 3000)")
+    parser.add_argument("--customers", type=int, help="10000; smoke 500")
+    parser.add_argument("--zipf", type=float, default=1.1)
+    parser.add_argument("--duplicates", type=float, default=0.01,
+                        help="share of messages sent twice (default 0.01)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--smoke", action="store_true", help="tiny run for CI")
+    parser.add_argument("--keep", action="store_true", help="keep the schema and topics")
+    args = parser.parse_args()
+    harness.apply_defaults(args, events=(300_000, 3_000), customers=(10_000, 500))
+
+    with harness.Run(keep=args.keep) as run:
+        settings = run.settings
+        messages = loadgen.generate(args.events, customers=args.customers, zipf=args.zipf,
+                                    duplicates=args.duplicates, seed=args.seed,
+                                    topic_of=settings.topic_for)
+        distinct = len({m.event_id for m in messages})
+        published = loadgen.publish(messages, settings.kafka_bootstrap, progress=not args.smoke)
+        print(f"published {published.count:,} messages ({distinct:,} distinct events) in "
+              f"{published.seconds:.1f} s ({published.rate:,.0f} events/s)", flush=True)
+        ends = partition_ends(settings)
+        history = run.history()
+
+        # (a) the service's consumer, from its start to the last event stored
+        consumer = run.spawn("consume")
+        first_stored: list[float] = []
+
+        def all_stored() -> bool:
+            stored = history.recorder.max_notification_id() or 0
+            if stored and not first_stored:
+                first_stored.append(time.perf_counter())
+            return stored >= distinct
+
+        harness.wait_until(all_stored, timeout=1800, what="the consumer to store every event",
+                           services=[consumer], interval=0.02)
+        finished = time.perf_counter()
+        elapsed = finished - consumer.started
+        steady = finished - first_stored[0]
+        # Exactly once: every message's offset recorded, every distinct event stored once.
+        harness.wait_until(
+            lambda: all(history.recorder.positions(list(ends)).get(s, -1) >= end
+                        for s, end in ends.items()),
+            timeout=120, what="every offset to be recorded", services=[consumer])
+        rss = consumer.peak_rss_mb()
+        consumer.stop()
+        stored = harness.stored_count(history)
+
+        # (b) reference A and (c) reference B
+        seconds_a = bare_consumer(settings, len(messages))
+        seconds_b = copy_reference(history, messages)
+
+    ingest_rate = distinct / elapsed
+    rate_a = len(messages) / seconds_a
+    rate_b = distinct / seconds_b
+    exactly_once = stored == distinct
+    harness.print_table(
+        f"ingest: {len(messages):,} messages, {distinct:,} distinct events, "
+        f"{args.customers:,} customers, Zipf {args.zipf}",
+        [
+            harness.Row("ingest: crm-timeline consume, start to last event stored",
+                        f"{ingest_rate:,.0f} ev/s",
+                        f"A: {rate_a:,.0f} ev/s (bare kafka-python KafkaConsumer)",
+                        harness.ratio(ingest_rate, rate_a),
+                        ">= 25,000 ev/s and >= 0.25 x A",
+                        ingest_rate >= 25_000 and ingest_rate >= 0.25 * rate_a),
+            harness.Row("ingest against COPY",
+                        f"{ingest_rate:,.0f} ev/s",
+                        f"B: {rate_b:,.0f} ev/s (psycopg COPY, plain table)",
+                        harness.ratio(ingest_rate, rate_b)),
+            harness.Row("ingest after start-up (first to last event stored)",
+                        f"{distinct / steady:,.0f} ev/s", f"start-up {elapsed - steady:.1f} s"),
+            harness.Row("exactly once: events stored", f"{stored:,}",
+                        f"{distinct:,} distinct event ids published",
+                        harness.ratio(stored, distinct), "= distinct", exactly_once),
+            harness.Row("consumer peak RSS (VmHWM)", f"{rss:,.0f} MB", target="<= 300 MB",
+                        reached=rss <= 300),
+        ],
+    )
+    if not exactly_once:
+        print(f"EXACTLY ONCE VIOLATED: {stored} events stored for {distinct} distinct ids",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

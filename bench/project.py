@@ -1,73 +1,103 @@
-"""Projection catch-up: fill a store, then time each read model catching up from zero.
+"""Projection catch-up: every built-in read model following a filled store from zero.
 
-    python bench/project.py --customers 3000 --store postgres
+    python bench/project.py                # 300,000 events, 10,000 customers, Zipf 1.1
+    python bench/project.py --smoke        # a few thousand, for CI
 
-Fills a fresh schema (or SQLite file) with the sample history through the
-customer history's own ``record`` (no Kafka), then runs each live projection
-from position zero and prints events/s; the reference line is reading the same
-events from the store with no projection work.
+Fills a fresh schema with the load (``service.loadgen``) through the customer
+history's own ``record`` (no Kafka), in chunks. Then:
+
+* reference: reading and decoding the same events (``history.facts_of``, batches
+  of ``CRM_PROJECTION_BATCH_SIZE``), no projection work;
+* the service: ``crm-timeline project`` (the projection loop exactly as deployed:
+  SLA clock, alert relay, every live generation), timed from its start until the
+  tracked position of every read model (timeline, customer360, complaint_sla and
+  each report's live generation) reaches the store's last notification id; and
+  its peak RSS (VmHWM).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import tempfile
+import sys
 import time
-import uuid
-from datetime import datetime
 
-from domain.facts import ReportedFact
-from service import bootstrap, sample
-from service.settings import REPO_ROOT, load_settings
+import harness
+
+from projections.complaint_sla import ComplaintSlaProjection
+from service import bootstrap, loadgen
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=3000)
-    parser.add_argument("--store", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--events", type=int, help="stored events (300000; smoke 3000)")
+    parser.add_argument("--customers", type=int, help="10000; smoke 500")
+    parser.add_argument("--zipf", type=float, default=1.1)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--smoke", action="store_true", help="tiny run for CI")
+    parser.add_argument("--keep", action="store_true", help="keep the schema and topics")
     args = parser.parse_args()
-    if args.store == "postgres":
-        subprocess.run(["bash", str(REPO_ROOT / "scripts" / "postgres.sh"), "start"], check=True)
-    os.environ.update({
-        "CRM_STORE": args.store,
-        "CRM_POSTGRES_SCHEMA": f"bench_{uuid.uuid4().hex[:8]}",
-        "CRM_SQLITE_PATH": os.path.join(tempfile.mkdtemp(), "bench.sqlite"),
-    })
-    settings = load_settings()
-    history = bootstrap.build_history(settings)
-    facts = []
-    for event in sample.sample_events(args.customers, poison=0):
-        e = json.loads(event.value)
-        facts.append(ReportedFact(e["id"], e["type"], e["source"], e["subject"],
-                                  datetime.fromisoformat(e["time"]), e["data"]))
-    for start in range(0, len(facts), 1000):
-        chunk = facts[start:start + 1000]
-        history.record([("bench:fill", start + n, fact) for n, fact in enumerate(chunk)])
-    total = len(facts)
-    print(f"store={args.store} customers={args.customers} events={total}")
+    harness.apply_defaults(args, events=(300_000, 3_000), customers=(10_000, 500))
 
-    started = time.perf_counter()
-    position = 0
-    while batch := history.recorder.select_notifications(start=position, limit=500,
-                                                          inclusive_of_start=False):
-        history.facts_of(batch)  # decoded and personal fields unsealed, as projections read
-        position = batch[-1].id
-    reference = time.perf_counter() - started
-    print(f"reference (read, decode, unseal; no projection): {total / reference:,.0f} events/s")
+    with harness.Run(keep=args.keep) as run:
+        settings = run.settings
+        history = run.history()
+        harness.fill(history, loadgen.reported_facts(args.events, customers=args.customers,
+                                                     zipf=args.zipf, seed=args.seed),
+                     total=args.events, progress=not args.smoke)
+        last = history.recorder.max_notification_id() or 0
 
-    views = bootstrap.build_views(settings, history)
-    overall = 0.0
-    for projector in bootstrap.build_projectors(settings, history, views):
         started = time.perf_counter()
-        projector.catch_up()
-        elapsed = time.perf_counter() - started
-        overall += elapsed
-        print(f"{projector.read_model.name:12} {elapsed:6.1f} s {total / elapsed:10,.0f} events/s")
-    print(f"all projections one after another: {total / overall:,.0f} events/s")
+        position = read = 0
+        while batch := history.recorder.select_notifications(
+                start=position, limit=settings.projection_batch_size, inclusive_of_start=False):
+            read += len(history.facts_of(batch))  # decoded, personal fields unsealed
+            position = batch[-1].id
+        reference = time.perf_counter() - started
+
+        views = bootstrap.build_views(settings, history)
+        catalog = bootstrap.build_catalog(settings, history, views)
+        names = [ComplaintSlaProjection.name] + [
+            catalog.projection(name, catalog.generations(name)[0], create=False).name
+            for name in catalog.names
+        ]
+        projector = run.spawn("project")
+        caught_up: dict[str, float] = {}
+        shown = time.monotonic()
+
+        def all_caught_up() -> bool:
+            nonlocal shown
+            for name in names:
+                if name not in caught_up and (views.position(name) or 0) >= last:
+                    caught_up[name] = time.perf_counter() - projector.started
+            if not args.smoke and time.monotonic() - shown > 15:
+                shown = time.monotonic()
+                print("  positions: " + ", ".join(f"{n} {views.position(n) or 0}" for n in names),
+                      file=sys.stderr, flush=True)
+            return len(caught_up) == len(names)
+
+        harness.wait_until(all_caught_up, timeout=3600, what="every read model to catch up",
+                           services=[projector], interval=0.05)
+        elapsed = max(caught_up.values())
+        rss = projector.peak_rss_mb()
+        projector.stop()
+
+    print("caught up after (s): " + ", ".join(f"{n} {s:.1f}" for n, s in caught_up.items()))
+    figure = last / elapsed
+    reference_rate = read / reference
+    harness.print_table(
+        f"project: {last:,} stored events, {args.customers:,} customers, Zipf {args.zipf}, "
+        f"{len(names)} read models",
+        [
+            harness.Row("project: crm-timeline project, start to every read model caught up",
+                        f"{figure:,.0f} ev/s",
+                        f"{reference_rate:,.0f} ev/s (read + decode with facts_of, no projection)",
+                        harness.ratio(figure, reference_rate), ">= 25,000 ev/s", figure >= 25_000),
+            harness.Row("projector peak RSS (VmHWM)", f"{rss:,.0f} MB", target="<= 300 MB",
+                        reached=rss <= 300),
+        ],
+    )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

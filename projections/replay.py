@@ -150,6 +150,7 @@ def replay(catalog: RebuildCatalog, names: str | Sequence[str], *, swap: bool = 
         progress.total = max(progress.total, progress.done)
         if on_progress:
             on_progress(progress)
+    projector.raise_failures()  # a generation that failed a batch is never swapped in
     progress.done = progress.total = max(progress.total, projector.position)
     progress.state = "caught_up"
     if swap:

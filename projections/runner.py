@@ -45,14 +45,19 @@ class ReadModel(Protocol):
     def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None: ...
 
 
+class ProjectionFailed(RuntimeError):
+    """A read model failed a batch while catching up; the others went on."""
+
+
 class Projector:
     """Keeps read models up to date with the customer history, a batch per ``step``.
 
     Read models stepped together share each batch: it is read and decoded once
     (once per need of personal data), and applied to every model in one
     transaction with every model's tracking record. If that fails, each model
-    is tried alone, so a failing one holds up only itself; it falls behind, and
-    from then on each model is given only the events past its own position.
+    is tried alone, and one that fails alone is left out for ``retry_seconds``:
+    it holds up only itself. Each model is given only the events past its own
+    position, so a model that fell behind catches up and then shares again.
     """
 
     def __init__(
@@ -63,12 +68,15 @@ class Projector:
         *,
         batch_size: int = 500,
         poll_seconds: float = 0.1,
+        retry_seconds: float = 5.0,
     ) -> None:
         self.history = history
         self.views = views
         self.read_models = list(read_models) if isinstance(read_models, Sequence) else [read_models]
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        self.retry_seconds = retry_seconds
+        self._failed: dict[str, float] = {}  # read model name -> when to try it again
         for read_model in self.read_models:
             read_model.create_tables(views)
 
@@ -88,30 +96,41 @@ class Projector:
 
     def step(self) -> int:
         """Apply the next batch, if any; return how many events it held."""
+        now = time.monotonic()
+        active = [m for m in self.read_models if self._failed.get(m.name, 0.0) <= now]
+        if not active:
+            return 0
         positions = self.positions()
         notifications = self.history.recorder.select_notifications(
-            start=min(positions.values()), limit=self.batch_size, inclusive_of_start=False
+            start=min(positions[m.name] for m in active), limit=self.batch_size,
+            inclusive_of_start=False,
         )
         if not notifications:
             return 0
         last = notifications[-1].id
-        due = [m for m in self.read_models if positions[m.name] < last]
+        due = [m for m in active if positions[m.name] < last]
         batches = self._batches(notifications, due, positions)
         try:
             with self.views.write(*[Tracking(m.name, last) for m in due]) as cursor:
                 for read_model in due:
                     read_model.apply(cursor, batches[read_model.name])
+            for read_model in due:
+                self._failed.pop(read_model.name, None)
         except Exception:
-            if len(due) == 1:
+            if len(self.read_models) == 1:
                 raise
-            log.exception("a batch failed for %s together; applying it to each alone",
-                          ", ".join(m.name for m in due))
+            if len(due) > 1:
+                log.exception("a batch failed for %s together; applying it to each alone",
+                              ", ".join(m.name for m in due))
             for read_model in due:
                 try:
                     with self.views.write(Tracking(read_model.name, last)) as cursor:
                         read_model.apply(cursor, batches[read_model.name])
+                    self._failed.pop(read_model.name, None)
                 except Exception:
-                    log.exception("projection %s failed a batch; retrying", read_model.name)
+                    log.exception("projection %s failed a batch; trying again in %g s",
+                                  read_model.name, self.retry_seconds)
+                    self._failed[read_model.name] = time.monotonic() + self.retry_seconds
         return len(notifications)
 
     def _batches(self, notifications: Sequence[Notification], read_models: Sequence[ReadModel],
@@ -135,11 +154,21 @@ class Projector:
         return batches
 
     def catch_up(self) -> int:
-        """Apply everything stored so far; return how many events that was."""
-        total = 0
+        """Apply everything stored so far; return how many events that was. Raises
+        ``ProjectionFailed`` if a read model could not follow."""
+        total, positions = 0, self.positions()
         while count := self.step():
             total += count
+            if self._failed and self.positions() == positions:
+                break  # only failing models left behind: trying again now would fail again
+            positions = self.positions()
+        self.raise_failures()
         return total
+
+    def raise_failures(self) -> None:
+        """Raise ``ProjectionFailed`` if a read model is left out after failing a batch."""
+        if self._failed:
+            raise ProjectionFailed(f"{', '.join(sorted(self._failed))} failed a batch (logged)")
 
 
 class ProjectionLoop:

@@ -1,0 +1,70 @@
+"""Read models stepped together share each batch; one failing model holds up only itself."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from domain.facts import ReportedFact
+from projections.runner import Positioned, ProjectionFailed, Projector
+from storage.views import SqlCursor, ViewDatabase
+from tests.events import NOW
+from tests.integration.conftest import Desk
+
+pytestmark = pytest.mark.integration
+
+
+class Counter:
+    """Counts the facts it is given, per event id, in a table of its own."""
+
+    def __init__(self, views: ViewDatabase, name: str, topics: tuple[str, ...] = ()) -> None:
+        self.name, self.topics = name, topics
+        self.table = views.table(f"count_{name}")
+        self.failing = False
+
+    def create_tables(self, views: ViewDatabase) -> None:
+        views.create_tables([f"CREATE TABLE IF NOT EXISTS {self.table} (event_id TEXT PRIMARY KEY)"])
+
+    def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None:
+        if self.failing:
+            raise RuntimeError(f"{self.name} is broken")
+        cursor.executemany(f"INSERT INTO {self.table} (event_id) VALUES (%s)",
+                           [(item.fact.event_id,) for item in batch])
+
+    def ids(self, views: ViewDatabase) -> set[str]:
+        with views.read() as db:
+            db.execute(f"SELECT event_id FROM {self.table}")
+            return {row["event_id"] for row in db.fetchall()}
+
+
+def facts(first: int, count: int) -> list[tuple[str, int, ReportedFact]]:
+    return [("test:feed", n, ReportedFact(
+        f"e-{n}", "crm.contact.logged" if n % 2 else "crm.order.placed", "tests", f"C-{n % 7}",
+        NOW, {"channel": "phone", "direction": "inbound"} if n % 2 else {"order_id": f"O-{n}"}))
+        for n in range(first, first + count)]
+
+
+def test_one_failing_model_falls_behind_alone_and_then_gets_only_what_it_missed(desk: Desk) -> None:
+    everything = Counter(desk.views, "everything")
+    contacts = Counter(desk.views, "contacts", topics=("domain.facts:ContactLogged",))
+    flaky = Counter(desk.views, "flaky")
+    projector = Projector(desk.history, desk.views, [everything, contacts, flaky], batch_size=7,
+                          retry_seconds=0.3)
+    desk.history.record(facts(0, 20))
+    assert projector.catch_up() == 20
+    flaky.failing = True
+    desk.history.record(facts(20, 20))
+    with pytest.raises(ProjectionFailed, match="flaky"):
+        projector.catch_up()
+    assert len(everything.ids(desk.views)) == 40 and len(flaky.ids(desk.views)) == 20
+    positions = projector.positions()
+    assert positions["everything"] == positions["contacts"] > positions["flaky"]
+
+    flaky.failing = False
+    time.sleep(0.3)  # its retry pause
+    projector.catch_up()
+    assert flaky.ids(desk.views) == everything.ids(desk.views) == {f"e-{n}" for n in range(40)}
+    assert contacts.ids(desk.views) == {f"e-{n}" for n in range(1, 40, 2)}
+    assert len(set(projector.positions().values())) == 1
