@@ -134,6 +134,12 @@ FACT_CLASSES: dict[str, type[CustomerFact]] = {
 }
 
 
+def stored_topic(wire_type: str) -> str:
+    """The store's topic of a fact type: reading by it skips other types before decoding."""
+    cls = FACT_CLASSES[wire_type]
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
 @dataclass(frozen=True)
 class ReportedFact:
     """A validated upstream event, not yet recorded: the input of the customer history."""

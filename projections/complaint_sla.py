@@ -9,19 +9,23 @@ the alert book in the same transaction as the state they come from:
   next moment (an at-risk point or a deadline) has passed with no event at all.
 
 ``complaint_clocks.next_check`` holds each open complaint's next moment, so the
-clock reads only the complaints that are due. The clock is injected, so tests
-move time instead of waiting for it.
+clock reads only the complaints that are due. ``complaint_customers_heard``
+holds each customer's latest event time, so a complaint is replayed from its
+customer's complaint facts alone, not from the whole stream (a busy customer's
+contacts and orders would make every judgement cost more). The clock is
+injected, so tests move time instead of waiting for it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from domain.alerts import sla_alert
 from domain.complaints import Complaint, record_complaint_fact
 from domain.customer360 import by_event_time
+from domain.facts import FACT_CLASSES, stored_topic
 from domain.history import CustomerHistory
 from domain.sla_policy import PolicyBook
 from projections.alerts import AlertBook
@@ -31,6 +35,9 @@ from storage.views import SqlCursor, ViewDatabase, to_micros
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+_A_MOMENT = timedelta(microseconds=1)
+_COMPLAINT_TOPICS = tuple(stored_topic(t) for t in FACT_CLASSES if t.startswith("crm.complaint."))
 
 
 def utc_now() -> datetime:
@@ -48,6 +55,7 @@ class ComplaintSlaProjection:
         self.clock = clock
         self.alert_book = AlertBook(views)
         self.table = views.table("complaint_clocks")
+        self.heard_table = views.table("complaint_customers_heard")
 
     def create_tables(self, views: ViewDatabase) -> None:
         views.create_tables([
@@ -57,10 +65,23 @@ class ComplaintSlaProjection:
             " priority TEXT NOT NULL,"
             " status TEXT NOT NULL,"
             " next_check BIGINT)",
+            f"CREATE TABLE IF NOT EXISTS {self.heard_table} ("
+            " customer_id TEXT PRIMARY KEY, heard BIGINT NOT NULL, heard_time TEXT NOT NULL)",
             *self.alert_book.create_statements(),
         ])
 
     def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None:
+        latest: dict[str, datetime] = {}
+        for item in batch:
+            fact = item.fact
+            if fact.occurred_at > latest.get(fact.customer_id, fact.occurred_at - _A_MOMENT):
+                latest[fact.customer_id] = fact.occurred_at
+        cursor.executemany(
+            f"INSERT INTO {self.heard_table} (customer_id, heard, heard_time) VALUES (%s, %s, %s)"
+            " ON CONFLICT (customer_id) DO UPDATE SET heard = excluded.heard,"
+            f" heard_time = excluded.heard_time WHERE excluded.heard > {self.heard_table}.heard",
+            [(c, to_micros(at), at.isoformat()) for c, at in latest.items()],
+        )
         named = {
             item.fact.data["complaint_id"]: item.fact.customer_id
             for item in batch
@@ -88,14 +109,16 @@ class ComplaintSlaProjection:
         latest recorded event: what happened before it is all heard, since a
         customer's events arrive in order, but later answers may still be on their way.
         """
-        facts = self.history.customers_facts(sorted(set(complaints.values())))
+        customers = sorted(set(complaints.values()))
+        facts = self.history.customers_facts(customers, _COMPLAINT_TOPICS)
         caught_up = self.history.caught_up()
+        heard_by = {} if caught_up else self._heard(db, customers)
         rows, alerts = [], []
         for complaint_id, customer_id in complaints.items():
             complaint = self._replay(complaint_id, facts[customer_id])
             if complaint is None:
                 continue
-            heard = now if caught_up else min(now, max(f.occurred_at for f in facts[customer_id]))
+            heard = now if caught_up else min(now, heard_by[customer_id])
             alerts += [sla_alert(customer_id, v) for v in complaint.verdicts(heard)]
             next_moment = complaint.next_moment(heard)
             rows.append((complaint_id, customer_id, complaint.priority,
@@ -109,6 +132,20 @@ class ComplaintSlaProjection:
             rows,
         )
         self.alert_book.raise_alerts(db, alerts)
+
+    def _heard(self, db: SqlCursor, customers: list[str]) -> dict[str, datetime]:
+        """Each customer's latest event time (recorded facts, all types)."""
+        heard: dict[str, datetime] = {}
+        for start in range(0, len(customers), 500):  # SQLite's limit on bound parameters
+            chunk = customers[start:start + 500]
+            db.execute(f"SELECT customer_id, heard_time FROM {self.heard_table}"
+                       f" WHERE customer_id IN ({', '.join(['%s'] * len(chunk))})", chunk)
+            heard.update({row["customer_id"]: datetime.fromisoformat(row["heard_time"])
+                          for row in db.fetchall()})
+        missing = [c for c in customers if c not in heard]  # a store older than this table
+        for customer, facts in self.history.customers_facts(missing).items():
+            heard[customer] = max(f.occurred_at for f in facts)
+        return heard
 
     def _replay(self, complaint_id: str, facts: list) -> Complaint | None:
         complaints: dict[str, Complaint] = {}

@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     )
 
     projection_batch_size: int = Field(
-        500, ge=1, description="Stored events applied to a read model per transaction."
+        2000, ge=1, description="Stored events applied to a read model per transaction."
     )
     projection_poll_seconds: float = Field(
         0.1, gt=0, description="Pause between store polls when a projection has caught up."

@@ -89,7 +89,8 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
         ).format(schema, Identifier(self.events_table_name))
         self._select_streams = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {}.{} "
-            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+            "WHERE originator_id = ANY(%s) AND (cardinality(%s::text[]) = 0 OR topic = ANY(%s)) "
+            "ORDER BY originator_id, originator_version"
         ).format(schema, Identifier(self.events_table_name))
         self._select_positions = SQL(
             "SELECT application_name, notification_id FROM {}.{} WHERE application_name = ANY(%s)"
@@ -170,11 +171,12 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
             curs.execute(self._select_versions, (list(stream_ids),))
             return {row["originator_id"]: row["version"] for row in curs.fetchall()}
 
-    def select_streams(self, stream_ids: Sequence[UUID]) -> list[StoredEvent]:
+    def select_streams(self, stream_ids: Sequence[UUID],
+                       topics: Sequence[str] = ()) -> list[StoredEvent]:
         if not stream_ids:
             return []
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._select_streams, (list(stream_ids),))
+            curs.execute(self._select_streams, (list(stream_ids), list(topics), list(topics)))
             return [
                 StoredEvent(
                     originator_id=row["originator_id"],

@@ -110,15 +110,17 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
                 versions.update({UUID(row[0]): row[1] for row in c.fetchall()})
         return versions
 
-    def select_streams(self, stream_ids: Sequence[UUID]) -> list[StoredEvent]:
+    def select_streams(self, stream_ids: Sequence[UUID],
+                       topics: Sequence[str] = ()) -> list[StoredEvent]:
         events: list[StoredEvent] = []
+        of_topics = f" AND topic IN ({_marks(topics)})" if topics else ""
         for chunk in _chunks([sid.hex for sid in stream_ids]):
             with self.datastore.transaction(commit=False) as c:
                 c.execute(
                     "SELECT originator_id, originator_version, topic, state "
-                    f"FROM {self.events_table_name} WHERE originator_id IN ({_marks(chunk)}) "
-                    "ORDER BY originator_id, originator_version",
-                    chunk,
+                    f"FROM {self.events_table_name} WHERE originator_id IN ({_marks(chunk)})"
+                    f"{of_topics} ORDER BY originator_id, originator_version",
+                    [*chunk, *topics],
                 )
                 events += [
                     StoredEvent(UUID(row[0]), row[1], row[2], row[3]) for row in c.fetchall()

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from domain.customer360 import Policies
-from domain.facts import FACT_CLASSES, CustomerFact
+from domain.facts import CustomerFact, stored_topic
 from projections.runner import Positioned
 from storage.views import SqlCursor, ViewDatabase, generation_name, generation_table
 
@@ -128,7 +128,7 @@ class ReportProjection:
         self.name = generation_name(f"report:{report.name}", generation)
         self.rows_table = views.table(generation_table(f"report_{report.name}", generation))
         self.memory_table = views.table(generation_table(f"report_{report.name}_memory", generation))
-        self.topics = tuple(sorted(fact_topic(t) for t in report.reads))
+        self.topics = tuple(sorted(stored_topic(t) for t in report.reads))
         self.reads_personal_data = False
 
     def create_tables(self, views: ViewDatabase) -> None:
@@ -152,12 +152,6 @@ class ReportProjection:
     def drop_tables(self, db: SqlCursor) -> None:
         for table in (self.rows_table, self.memory_table):
             db.execute(f"DROP TABLE IF EXISTS {table}")
-
-
-def fact_topic(wire_type: str) -> str:
-    """The stored topic of a fact type, to read only a report's types from the store."""
-    cls = FACT_CLASSES[wire_type]
-    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def month_of(fact: CustomerFact) -> str:
