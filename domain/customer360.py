@@ -81,7 +81,7 @@ class Customer360:
 
 def by_event_time(facts: Iterable[CustomerFact]) -> list[CustomerFact]:
     """Event-time order; ties keep recording order (the store's position)."""
-    return sorted(facts, key=lambda f: (f.occurred_at, f.timestamp, f.event_id))
+    return sorted(facts, key=event_order)
 
 
 def fold_customer(
@@ -91,117 +91,147 @@ def fold_customer(
     policies: Policies = Policies(),
 ) -> Customer360:
     """The 360 view of ``customer_id`` from its facts (and its duplicates'), as of ``as_of``."""
-    profile: dict[str, Any] = {}
-    status = "active"
-    owner: dict[str, Any] | None = None
-    acquisition: str | None = None
-    consents: dict[str, bool] = {}
-    orders: dict[str, _Order] = {}
-    complaints: dict[str, Complaint] = {}
-    contacts_by_channel: Counter[str] = Counter()
-    last_contact: CustomerFact | None = None
-    outbound: list[datetime] = []
-    engagements: list[datetime] = []
-    nps: list[int] = []
-    csat: list[int] = []
-    alerts: list[Alert] = []
-    count = 0
-    last_time: datetime | None = None
-
+    fold = CustomerFold(customer_id, policies)
     for fact in by_event_time(f for f in facts if f.occurred_at <= as_of):
+        fold.add(fact)
+    return fold.view(as_of)
+
+
+def event_order(fact: CustomerFact) -> tuple[datetime, datetime, str]:
+    """The key of ``by_event_time``."""
+    return fact.occurred_at, fact.timestamp, fact.event_id
+
+
+class CustomerFold:
+    """A customer's facts folded so far, fed in event-time order; ``view`` as of a moment.
+
+    ``fold_customer`` feeds it a whole history. A projection may keep one and
+    feed it only what came after (``last_key``): a customer's events mostly
+    arrive in order, and a busy customer's history is then not folded again
+    for every new event.
+    """
+
+    def __init__(self, customer_id: str, policies: Policies = Policies()) -> None:
+        self.customer_id = customer_id
+        self.policies = policies
+        self.last_key: tuple[datetime, datetime, str] | None = None
+        self.profile: dict[str, Any] = {}
+        self.status = "active"
+        self.owner: dict[str, Any] | None = None
+        self.acquisition: str | None = None
+        self.consents: dict[str, bool] = {}
+        self.orders: dict[str, _Order] = {}
+        self.complaints: dict[str, Complaint] = {}
+        self.contacts_by_channel: Counter[str] = Counter()
+        self.last_contact: CustomerFact | None = None
+        self.outbound: list[datetime] = []
+        self.engagements: list[datetime] = []
+        self.nps: list[int] = []
+        self.csat: list[int] = []
+        self.alerts: list[Alert] = []
+        self.count = 0
+        self.last_time: datetime | None = None
+
+    def add(self, fact: CustomerFact) -> None:
+        """Fold one more fact; it must not sort before any fact folded already."""
+        self.last_key = event_order(fact)
         kind, data, at = fact.event_type, fact.data, fact.occurred_at
         if kind in IDENTITY_TYPES:
-            continue
-        count += 1
-        last_time = at
+            return
+        self.count += 1
+        self.last_time = at
         if kind == "crm.account.opened":
-            profile.update({k: data[k] for k in PROFILE_FIELDS if data.get(k) is not None})
-            acquisition = data.get("acquisition_channel", acquisition)
+            self.profile.update({k: data[k] for k in PROFILE_FIELDS if data.get(k) is not None})
+            self.acquisition = data.get("acquisition_channel", self.acquisition)
         elif kind == "crm.account.updated":
             for name, value in data.get("changes", {}).items():
                 if value is None:
-                    profile.pop(name, None)
+                    self.profile.pop(name, None)
                 else:
-                    profile[name] = value
+                    self.profile[name] = value
         elif kind == "crm.account.consent_changed":
-            consents[data["channel"]] = bool(data["granted"])
+            self.consents[data["channel"]] = bool(data["granted"])
         elif kind == "crm.account.owner_assigned":
-            owner = {"id": data["owner_id"], "name": data.get("owner_name"), "since": at}
+            self.owner = {"id": data["owner_id"], "name": data.get("owner_name"), "since": at}
         elif kind == "crm.account.closed":
-            status = "closed"
+            self.status = "closed"
         elif kind == "crm.contact.logged":
-            contacts_by_channel[data["channel"]] += 1
-            last_contact = fact
+            self.contacts_by_channel[data["channel"]] += 1
+            self.last_contact = fact
             if data["direction"] == "inbound":
-                engagements.append(at)
+                self.engagements.append(at)
             else:
-                outbound.append(at)
-                alerts += _outbound_alerts(customer_id, fact, outbound, consents, policies.fatigue)
+                self.outbound.append(at)
+                self.alerts += _outbound_alerts(self.customer_id, fact, self.outbound,
+                                                self.consents, self.policies.fatigue)
         elif kind == "crm.survey.answered":
-            engagements.append(at)
+            self.engagements.append(at)
             if data.get("nps") is not None:
-                nps.append(data["nps"])
+                self.nps.append(data["nps"])
             if data.get("csat") is not None:
-                csat.append(data["csat"])
+                self.csat.append(data["csat"])
         elif kind == "crm.order.placed":
-            orders[data["order_id"]] = _Order(
+            self.orders[data["order_id"]] = _Order(
                 data["order_id"], at, Decimal(data["amount"]), data["currency"]
             )
-        elif kind == "crm.order.cancelled" and data["order_id"] in orders:
-            orders[data["order_id"]].cancelled = True
-        elif kind == "crm.order.refunded" and data["order_id"] in orders:
-            orders[data["order_id"]].refunded += Decimal(data["amount"])
+        elif kind == "crm.order.cancelled" and data["order_id"] in self.orders:
+            self.orders[data["order_id"]].cancelled = True
+        elif kind == "crm.order.refunded" and data["order_id"] in self.orders:
+            self.orders[data["order_id"]].refunded += Decimal(data["amount"])
         elif kind.startswith("crm.complaint."):
-            record_complaint_fact(complaints, fact, policies.sla)
+            record_complaint_fact(self.complaints, fact, self.policies.sla)
 
-    breaches = [b for c in complaints.values() for b in c.breaches(as_of)]
-    net_orders = [o for o in orders.values() if not o.cancelled]
-    loyalty = loyalty_score(
-        LoyaltyInputs(
-            orders=[NetOrder(o.placed_at, o.net, o.currency) for o in net_orders],
-            engagements=engagements,
-            open_complaints=sum(1 for c in complaints.values() if c.is_open),
-            breaches=[b.at for b in breaches],
-        ),
-        as_of,
-        policies.loyalty,
-    )
-    window_start = as_of - policies.fatigue.window
-    recent_outbound = sum(1 for t in outbound if t > window_start)
-    open_breaches = [b for b in breaches if complaints[b.complaint_id].is_open]
-    return Customer360(
-        customer_id=customer_id,
-        as_of=as_of,
-        profile=profile,
-        status=status,
-        owner=owner,
-        acquisition_channel=acquisition,
-        consents=consents,
-        orders=_purchase_pattern(net_orders),
-        complaints=_complaint_summary(complaints, breaches),
-        contacts={
-            "total": sum(contacts_by_channel.values()),
-            "by_channel": dict(sorted(contacts_by_channel.items())),
-            "last_time": last_contact.occurred_at if last_contact else None,
-            "last_channel": last_contact.data["channel"] if last_contact else None,
-            "outbound_last_7_days": recent_outbound,
-        },
-        satisfaction={
-            "nps_last": nps[-1] if nps else None,
-            "nps_average": _mean(nps),
-            "csat_last": csat[-1] if csat else None,
-            "csat_average": _mean(csat),
-        },
-        loyalty=loyalty,
-        flags={
-            "contact_fatigue": recent_outbound > policies.fatigue.max_outbound,
-            "open_sla_breach": bool(open_breaches),
-            "outbound_without_consent": any(a.kind == "outbound_without_consent" for a in alerts),
-        },
-        alerts=alerts,
-        last_event_time=last_time,
-        event_count=count,
-    )
+    def view(self, as_of: datetime) -> Customer360:
+        """The 360 as of ``as_of`` (not before the last fact folded); changes nothing."""
+        breaches = [b for c in self.complaints.values() for b in c.breaches(as_of)]
+        net_orders = [o for o in self.orders.values() if not o.cancelled]
+        loyalty = loyalty_score(
+            LoyaltyInputs(
+                orders=[NetOrder(o.placed_at, o.net, o.currency) for o in net_orders],
+                engagements=self.engagements,
+                open_complaints=sum(1 for c in self.complaints.values() if c.is_open),
+                breaches=[b.at for b in breaches],
+            ),
+            as_of,
+            self.policies.loyalty,
+        )
+        window_start = as_of - self.policies.fatigue.window
+        recent_outbound = sum(1 for t in self.outbound if t > window_start)
+        open_breaches = [b for b in breaches if self.complaints[b.complaint_id].is_open]
+        return Customer360(
+            customer_id=self.customer_id,
+            as_of=as_of,
+            profile=dict(self.profile),
+            status=self.status,
+            owner=self.owner,
+            acquisition_channel=self.acquisition,
+            consents=dict(self.consents),
+            orders=_purchase_pattern(net_orders),
+            complaints=_complaint_summary(self.complaints, breaches),
+            contacts={
+                "total": sum(self.contacts_by_channel.values()),
+                "by_channel": dict(sorted(self.contacts_by_channel.items())),
+                "last_time": self.last_contact.occurred_at if self.last_contact else None,
+                "last_channel": self.last_contact.data["channel"] if self.last_contact else None,
+                "outbound_last_7_days": recent_outbound,
+            },
+            satisfaction={
+                "nps_last": self.nps[-1] if self.nps else None,
+                "nps_average": _mean(self.nps),
+                "csat_last": self.csat[-1] if self.csat else None,
+                "csat_average": _mean(self.csat),
+            },
+            loyalty=loyalty,
+            flags={
+                "contact_fatigue": recent_outbound > self.policies.fatigue.max_outbound,
+                "open_sla_breach": bool(open_breaches),
+                "outbound_without_consent": any(
+                    a.kind == "outbound_without_consent" for a in self.alerts),
+            },
+            alerts=list(self.alerts),
+            last_event_time=self.last_time,
+            event_count=self.count,
+        )
 
 
 def _outbound_alerts(

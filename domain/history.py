@@ -64,10 +64,10 @@ class HistoryRecorder(ProcessRecorder, ABC):
         """Per source, whether its last recorded batch reached the end of what it held."""
 
     @abstractmethod
-    def select_streams(self, stream_ids: Sequence[UUID],
-                       topics: Sequence[str] = ()) -> list[StoredEvent]:
-        """Every stored event of the given streams (of the given topics, if any), in stream
-        order (one query, not one each)."""
+    def select_streams(self, stream_ids: Sequence[UUID], topics: Sequence[str] = (),
+                       after: Mapping[UUID, int] | None = None) -> list[StoredEvent]:
+        """Every stored event of the given streams (of the given topics, if any; past the
+        version ``after`` names for a stream, if it does), in stream order (one query)."""
 
 
 @dataclass(frozen=True)
@@ -251,13 +251,15 @@ class CustomerHistory(Application[UUID]):
         """A customer's whole stream in recording order (for replays and audits)."""
         return self.customers_facts([customer_id])[customer_id]
 
-    def customers_facts(self, customer_ids: Sequence[str],
-                        topics: Sequence[str] = ()) -> dict[str, list[CustomerFact]]:
-        """The whole streams of several customers, read together; only facts of the given
-        stored topics (``domain.facts.stored_topic``), if any."""
+    def customers_facts(self, customer_ids: Sequence[str], topics: Sequence[str] = (),
+                        after: Mapping[str, int] | None = None) -> dict[str, list[CustomerFact]]:
+        """The streams of several customers, read together: only facts of the given stored
+        topics (``domain.facts.stored_topic``), if any, and past the version ``after``
+        names for a customer, if it does."""
         facts: dict[str, list[CustomerFact]] = {customer_id: [] for customer_id in customer_ids}
         by_stream = {customer_stream_id(customer_id): customer_id for customer_id in customer_ids}
-        for fact in self.facts_of(self.recorder.select_streams(list(by_stream), topics)):
+        versions = {customer_stream_id(c): v for c, v in (after or {}).items()}
+        for fact in self.facts_of(self.recorder.select_streams(list(by_stream), topics, versions)):
             facts[by_stream[fact.originator_id]].append(fact)
         return facts
 

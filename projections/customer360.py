@@ -12,14 +12,22 @@ without new events); this table serves search, listings and reports.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from domain.customer360 import Customer360, Policies, fold_customer
+from domain.customer360 import (
+    Customer360,
+    CustomerFold,
+    Policies,
+    by_event_time,
+    event_order,
+)
 from domain.history import CustomerHistory
+from domain.personal_data import ERASURE_REQUESTED
 from projections.alerts import AlertBook
 from projections.identities import Identities
 from projections.runner import Positioned
@@ -47,6 +55,18 @@ def view_document(view: Customer360) -> dict[str, Any]:
     return document
 
 
+#: Customers' folds kept between batches, least recently used dropped first: a busy
+#: customer's history is fed only its new facts instead of being read and folded again.
+_KEPT_FOLDS = 5_000
+
+
+@dataclass
+class _Kept:
+    members: tuple[str, ...]
+    fold: CustomerFold
+    versions: dict[str, int] = field(default_factory=dict)
+
+
 _COLUMNS = ("customer_id", "merged_into", "name", "email", "phone_digits", "status",
             "loyalty_score", "loyalty_tier", "last_event_at", "streams", "document")
 
@@ -63,6 +83,7 @@ class Customer360Projection:
         self.policies = policies
         self.table = views.table(generation_table("customer_360", generation))
         self.alert_book = AlertBook(views)
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()  # folds kept between batches
 
     def create_tables(self, views: ViewDatabase) -> None:
         views.create_tables(
@@ -109,26 +130,29 @@ class Customer360Projection:
         }
         marks = ", ".join(["%s"] * len(wanted))
         db.execute(
-            f"SELECT customer_id, streams FROM {self.table} WHERE customer_id IN ({marks})",
+            f"SELECT customer_id, streams, last_event_at FROM {self.table}"
+            f" WHERE customer_id IN ({marks})",
             list(wanted),
         )
-        written = {row["customer_id"]: row["streams"] for row in db.fetchall()}
-        changed = [root for root, streams in wanted.items() if written.get(root) != streams]
-        facts = self.history.customers_facts([m for root in changed for m in groups[root]])
+        written = {row["customer_id"]: row for row in db.fetchall()}
+        changed = [root for root, streams in wanted.items()
+                   if root not in written or written[root]["streams"] != streams]
         rows, alerts = [], []
-        for root in changed:
-            group_facts = [fact for member in groups[root] for fact in facts[member]]
-            if not group_facts:
+        for root, (fold, whole) in self._folds_of(changed, groups).items():
+            if fold.last_key is None:
                 continue
-            view = fold_customer(root, group_facts, max(f.occurred_at for f in group_facts),
-                                 self.policies)
+            view = fold.view(fold.last_key[0])
+            row = written.get(root)
+            # Alerts of a fold fed only new facts: those not before the written row's last
+            # event (a rolled-back batch's alerts come again; repeats are ignored).
+            since = None if whole or row is None else row["last_event_at"]
+            alerts += [a for a in view.alerts if since is None or to_micros(a.raised_at) >= since]
             document = view_document(view)
             document["merged_ids"] = groups[root][1:]
             rows.append(_row(root, None, view, wanted[root], document))
             rows += [_row(duplicate, root, None, "merged", {"customer_id": duplicate,
                                                             "merged_into": root})
                      for duplicate in groups[root][1:]]
-            alerts += view.alerts
         updates = ", ".join(f"{column} = excluded.{column}" for column in _COLUMNS[1:])
         db.executemany(
             f"INSERT INTO {self.table} ({', '.join(_COLUMNS)})"
@@ -138,6 +162,52 @@ class Customer360Projection:
         )
         self.alert_book.raise_alerts(db, alerts)
 
+
+    def _folds_of(self, roots: list[str], groups: dict[str, list[str]]
+                  ) -> dict[str, tuple[CustomerFold, bool]]:
+        """Each group's fold brought up to date, and whether it was folded whole.
+
+        A kept fold of the same members is fed only the facts past the versions it
+        has seen, if they sort after what it holds; otherwise (out of order, an
+        erasure, new members) the group is folded whole from its streams.
+        """
+        kept = {root: self._kept[root] for root in roots
+                if root in self._kept and self._kept[root].members == tuple(groups[root])}
+        after = {m: kept[root].versions.get(m, 0) for root in kept for m in groups[root]}
+        news = self.history.customers_facts([m for root in roots for m in groups[root]],
+                                            after=after)
+        folds: dict[str, tuple[CustomerFold, bool]] = {}
+        whole: list[str] = []
+        for root in roots:
+            new = by_event_time(f for m in groups[root] for f in news[m])
+            entry = kept.get(root)
+            if entry is None or (new and (
+                    (entry.fold.last_key is not None and event_order(new[0]) <= entry.fold.last_key)
+                    or any(f.event_type == ERASURE_REQUESTED for f in new))):
+                whole.append(root)
+                continue
+            for fact in new:
+                entry.fold.add(fact)
+            folds[root] = (entry.fold, False)
+        streams = self.history.customers_facts([m for root in whole for m in groups[root]])
+        for root in whole:
+            fold = CustomerFold(root, self.policies)
+            for fact in by_event_time(f for m in groups[root] for f in streams[m]):
+                fold.add(fact)
+            folds[root] = (fold, True)
+        for root, (fold, whole_fold) in folds.items():
+            # The versions folded are those of the facts read (not a later count, which
+            # could name facts recorded meanwhile and never fed to the fold).
+            read = streams if whole_fold else news
+            seen = {} if whole_fold else dict(kept[root].versions)
+            for member in groups[root]:
+                for fact in read[member]:
+                    seen[member] = max(seen.get(member, 0), fact.originator_version)
+            self._kept[root] = _Kept(tuple(groups[root]), fold, seen)
+            self._kept.move_to_end(root)
+        while len(self._kept) > _KEPT_FOLDS:
+            self._kept.popitem(last=False)
+        return folds
 
     def read(self, db: SqlCursor) -> list[dict[str, Any]]:
         db.execute(f"SELECT {', '.join(_COLUMNS)} FROM {self.table} ORDER BY customer_id")

@@ -89,7 +89,9 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
         ).format(schema, Identifier(self.events_table_name))
         self._select_streams = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {}.{} "
-            "WHERE originator_id = ANY(%s) AND (cardinality(%s::text[]) = 0 OR topic = ANY(%s)) "
+            "JOIN unnest(%b::uuid[], %b::bigint[]) AS wanted(id, after) "
+            "ON originator_id = wanted.id AND originator_version > wanted.after "
+            "WHERE cardinality(%b::text[]) = 0 OR topic = ANY(%b::text[]) "
             "ORDER BY originator_id, originator_version"
         ).format(schema, Identifier(self.events_table_name))
         self._select_positions = SQL(
@@ -171,12 +173,14 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
             curs.execute(self._select_versions, (list(stream_ids),))
             return {row["originator_id"]: row["version"] for row in curs.fetchall()}
 
-    def select_streams(self, stream_ids: Sequence[UUID],
-                       topics: Sequence[str] = ()) -> list[StoredEvent]:
+    def select_streams(self, stream_ids: Sequence[UUID], topics: Sequence[str] = (),
+                       after: Mapping[UUID, int] | None = None) -> list[StoredEvent]:
         if not stream_ids:
             return []
+        after = after or {}
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._select_streams, (list(stream_ids), list(topics), list(topics)))
+            curs.execute(self._select_streams, (
+                list(stream_ids), [after.get(s, 0) for s in stream_ids], list(topics), list(topics)))
             return [
                 StoredEvent(
                     originator_id=row["originator_id"],

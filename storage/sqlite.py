@@ -110,17 +110,19 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
                 versions.update({UUID(row[0]): row[1] for row in c.fetchall()})
         return versions
 
-    def select_streams(self, stream_ids: Sequence[UUID],
-                       topics: Sequence[str] = ()) -> list[StoredEvent]:
+    def select_streams(self, stream_ids: Sequence[UUID], topics: Sequence[str] = (),
+                       after: Mapping[UUID, int] | None = None) -> list[StoredEvent]:
         events: list[StoredEvent] = []
+        after = after or {}
         of_topics = f" AND topic IN ({_marks(topics)})" if topics else ""
-        for chunk in _chunks([sid.hex for sid in stream_ids]):
+        for chunk in _chunks(list(stream_ids), size=200):
+            streams = " OR ".join(["(originator_id = ? AND originator_version > ?)"] * len(chunk))
             with self.datastore.transaction(commit=False) as c:
                 c.execute(
                     "SELECT originator_id, originator_version, topic, state "
-                    f"FROM {self.events_table_name} WHERE originator_id IN ({_marks(chunk)})"
+                    f"FROM {self.events_table_name} WHERE ({streams})"
                     f"{of_topics} ORDER BY originator_id, originator_version",
-                    [*chunk, *topics],
+                    [*(v for s in chunk for v in (s.hex, after.get(s, 0))), *topics],
                 )
                 events += [
                     StoredEvent(UUID(row[0]), row[1], row[2], row[3]) for row in c.fetchall()

@@ -9,7 +9,8 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -18,7 +19,8 @@ from domain.complaints import Complaint, record_complaint_fact
 from domain.customer360 import Policies
 from domain.facts import ReportedFact
 from projections import replay
-from service import bootstrap, sample
+from projections.runner import Projector
+from service import bootstrap, loadgen, sample
 from service.settings import REPO_ROOT
 from tests.integration.conftest import Desk, ServiceUnderTest, wait_until
 
@@ -244,3 +246,39 @@ def test_a_rebuild_started_over_the_api_reports_its_progress(desk: Desk) -> None
     assert desk.client.get("/reports/contact_channel_mix").json()["rows"]
     assert desk.client.post("/admin/replay/nope").status_code == 404
     assert desk.client.get("/admin/replay/registration_cohorts").status_code == 404
+
+
+def test_a_360_kept_between_batches_equals_one_folded_whole_with_late_facts_merges_and_erasure(
+    desk: Desk,
+) -> None:
+    """The projection feeds a busy customer's kept fold only its new facts; facts that sort
+    before what it holds, a merge and an erasure make it fold the group whole again."""
+    facts = list(loadgen.reported_facts(3000, customers=40, zipf=1.1, seed=3))
+    hot = max({f.customer_id for f in facts}, key=lambda c: sum(f.customer_id == c for f in facts))
+    other = next(f.customer_id for f in facts if f.customer_id != hot)
+    contacts = [f for f in facts[:2000] if f.customer_id == hot
+                and f.event_type == "crm.contact.logged"]
+    late = [replace(f, event_id=f"late-{n}", occurred_at=f.occurred_at - timedelta(days=30))
+            for n, f in enumerate(contacts[:3])]  # folded in order, the last contact changes
+    assert len(late) == 3
+    identity = [
+        ReportedFact("merge-1", "crm.account.merged", "tests", hot, facts[1500].occurred_at,
+                     {"duplicate_customer_id": other}),
+        ReportedFact("unmerge-1", "crm.account.unmerged", "tests", hot, facts[2200].occurred_at,
+                     {"duplicate_customer_id": other}),
+        ReportedFact("erase-1", "crm.account.erasure_requested", "tests", other,
+                     facts[2600].occurred_at, {}),
+    ]
+    stream = facts[:1500] + [identity[0]] + facts[1500:2200] + [identity[1]] + \
+        facts[2200:2600] + [identity[2]] + facts[2600:]
+    catalog = bootstrap.build_catalog(desk.settings, desk.history, desk.views)
+    projector = Projector(desk.history, desk.views, catalog.live(replay.CUSTOMER_360),
+                          batch_size=37)
+    chunks = [stream[start:start + 250] for start in range(0, len(stream), 250)]
+    for chunk in [*chunks, late]:  # the late facts in a batch of their own
+        desk.history.record([("test:feed", desk.offset + n, f) for n, f in enumerate(chunk)])
+        desk.offset += len(chunk)
+        projector.catch_up()
+    replay.replay(catalog, replay.CUSTOMER_360, swap=False)
+    kept, whole = catalog.read(replay.CUSTOMER_360, 1), catalog.read(replay.CUSTOMER_360, 2)
+    assert len(kept) == 40 and kept == whole
