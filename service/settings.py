@@ -62,7 +62,9 @@ class Settings(BaseSettings):
     postgres_schema: str = Field(
         "public", pattern=r"^[a-z_][a-z0-9_]*$", description="Schema holding all tables."
     )
-    postgres_pool_size: int = Field(5, ge=1, description="Connections per pool.")
+    postgres_pool_size: int = Field(
+        10, ge=1, description="Connections per process (the API serves that many reads at once)."
+    )
 
     kafka_bootstrap: str = Field(
         "127.0.0.1:19092", min_length=1, description="Kafka bootstrap servers, comma separated."
