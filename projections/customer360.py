@@ -26,6 +26,7 @@ from domain.customer360 import (
     by_event_time,
     event_order,
 )
+from domain.facts import CustomerFact
 from domain.history import CustomerHistory
 from domain.personal_data import ERASURE_REQUESTED
 from projections.alerts import AlertBook
@@ -57,7 +58,9 @@ def view_document(view: Customer360) -> dict[str, Any]:
 
 #: Customers' folds kept between batches, least recently used dropped first: a busy
 #: customer's history is fed only its new facts instead of being read and folded again.
-_KEPT_FOLDS = 5_000
+_KEPT_FOLDS = 2_000
+#: Only customers with at least this many facts are kept.
+_KEEP_FROM = 50
 
 
 @dataclass
@@ -177,37 +180,46 @@ class Customer360Projection:
         news = self.history.customers_facts([m for root in roots for m in groups[root]],
                                             after=after)
         folds: dict[str, tuple[CustomerFold, bool]] = {}
-        whole: list[str] = []
+        again: list[str] = []  # kept folds that cannot take the new facts: read whole
         for root in roots:
             new = by_event_time(f for m in groups[root] for f in news[m])
             entry = kept.get(root)
-            if entry is None or (new and (
-                    (entry.fold.last_key is not None and event_order(new[0]) <= entry.fold.last_key)
-                    or any(f.event_type == ERASURE_REQUESTED for f in new))):
-                whole.append(root)
+            if entry is None:  # ``news`` holds its whole streams
+                folds[root] = (self._fold_whole(root, new), True)
+            elif new and ((entry.fold.last_key is not None
+                           and event_order(new[0]) <= entry.fold.last_key)
+                          or any(f.event_type == ERASURE_REQUESTED for f in new)):
+                again.append(root)
+            else:
+                for fact in new:
+                    entry.fold.add(fact)
+                folds[root] = (entry.fold, False)
+        streams = self.history.customers_facts([m for root in again for m in groups[root]])
+        for root in again:
+            folds[root] = (self._fold_whole(
+                root, by_event_time(f for m in groups[root] for f in streams[m])), True)
+            news.update({m: streams[m] for m in groups[root]})
+        for root, (fold, whole) in folds.items():
+            if fold.count < _KEEP_FROM:  # a small history is cheaper to read again
+                self._kept.pop(root, None)
                 continue
-            for fact in new:
-                entry.fold.add(fact)
-            folds[root] = (entry.fold, False)
-        streams = self.history.customers_facts([m for root in whole for m in groups[root]])
-        for root in whole:
-            fold = CustomerFold(root, self.policies)
-            for fact in by_event_time(f for m in groups[root] for f in streams[m]):
-                fold.add(fact)
-            folds[root] = (fold, True)
-        for root, (fold, whole_fold) in folds.items():
             # The versions folded are those of the facts read (not a later count, which
             # could name facts recorded meanwhile and never fed to the fold).
-            read = streams if whole_fold else news
-            seen = {} if whole_fold else dict(kept[root].versions)
+            seen = {} if whole else dict(kept[root].versions)
             for member in groups[root]:
-                for fact in read[member]:
+                for fact in news[member]:
                     seen[member] = max(seen.get(member, 0), fact.originator_version)
             self._kept[root] = _Kept(tuple(groups[root]), fold, seen)
             self._kept.move_to_end(root)
         while len(self._kept) > _KEPT_FOLDS:
             self._kept.popitem(last=False)
         return folds
+
+    def _fold_whole(self, root: str, facts: list[CustomerFact]) -> CustomerFold:
+        fold = CustomerFold(root, self.policies)
+        for fact in facts:
+            fold.add(fact)
+        return fold
 
     def read(self, db: SqlCursor) -> list[dict[str, Any]]:
         db.execute(f"SELECT {', '.join(_COLUMNS)} FROM {self.table} ORDER BY customer_id")

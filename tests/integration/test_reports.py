@@ -254,9 +254,10 @@ def test_a_360_kept_between_batches_equals_one_folded_whole_with_late_facts_merg
     """The projection feeds a busy customer's kept fold only its new facts; facts that sort
     before what it holds, a merge and an erasure make it fold the group whole again."""
     facts = list(loadgen.reported_facts(3000, customers=40, zipf=1.1, seed=3))
-    hot = max({f.customer_id for f in facts}, key=lambda c: sum(f.customer_id == c for f in facts))
-    other = next(f.customer_id for f in facts if f.customer_id != hot)
-    contacts = [f for f in facts[:2000] if f.customer_id == hot
+    busy = Counter(f.customer_id for f in facts).most_common()
+    hot, second = busy[0][0], busy[1][0]  # both with enough facts for their folds to be kept
+    other = next(f.customer_id for f in facts if f.customer_id not in (hot, second))
+    contacts = [f for f in facts[:2000] if f.customer_id == second
                 and f.event_type == "crm.contact.logged"]
     late = [replace(f, event_id=f"late-{n}", occurred_at=f.occurred_at - timedelta(days=30))
             for n, f in enumerate(contacts[:3])]  # folded in order, the last contact changes
@@ -266,16 +267,18 @@ def test_a_360_kept_between_batches_equals_one_folded_whole_with_late_facts_merg
                      {"duplicate_customer_id": other}),
         ReportedFact("unmerge-1", "crm.account.unmerged", "tests", hot, facts[2200].occurred_at,
                      {"duplicate_customer_id": other}),
-        ReportedFact("erase-1", "crm.account.erasure_requested", "tests", other,
+        ReportedFact("erase-1", "crm.account.erasure_requested", "tests", hot,
                      facts[2600].occurred_at, {}),
     ]
-    stream = facts[:1500] + [identity[0]] + facts[1500:2200] + [identity[1]] + \
-        facts[2200:2600] + [identity[2]] + facts[2600:]
+    before = facts[:1500] + [identity[0]] + facts[1500:2200] + [identity[1]] + facts[2200:2600]
+    after = [identity[2], *facts[2600:]]
     catalog = bootstrap.build_catalog(desk.settings, desk.history, desk.views)
     projector = Projector(desk.history, desk.views, catalog.live(replay.CUSTOMER_360),
                           batch_size=37)
-    chunks = [stream[start:start + 250] for start in range(0, len(stream), 250)]
-    for chunk in [*chunks, late]:  # the late facts in a batch of their own
+    def chunks(facts: list[ReportedFact]) -> list[list[ReportedFact]]:
+        return [facts[start:start + 250] for start in range(0, len(facts), 250)]
+
+    for chunk in [*chunks(before), *chunks(after), late]:  # the late facts in a batch alone
         desk.history.record([("test:feed", desk.offset + n, f) for n, f in enumerate(chunk)])
         desk.offset += len(chunk)
         projector.catch_up()
