@@ -50,6 +50,10 @@ def history_environment(settings: Settings) -> dict[str, str]:
         "POSTGRES_SCHEMA": settings.postgres_schema,
         "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
         "POSTGRES_CONNECT_TIMEOUT": "10",
+        # A projection holds its write transaction while it reads the history on other
+        # connections and folds: a catch-up batch can leave it idle longer than the
+        # library's 5 s, and the server would end it (and the batch) midway.
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "120",
         "PROCESS_RECORDER_TOPIC": "storage.postgres:PostgresHistoryRecorder",
     }
 

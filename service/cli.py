@@ -45,6 +45,7 @@ def _up(settings: Settings, args: argparse.Namespace) -> None:
         time.sleep(2)
         print(
             f"\nThe customer timeline service is running ({settings.store} store).\n"
+            f"  Agents' console:     {base}/  (sign in with the admin key below)\n"
             f"  API docs (OpenAPI):  {base}/docs\n"
             f"  A timeline:          {base}/customers/C-10000/timeline\n"
             f"  Only orders:         {base}/customers/C-10000/timeline?type=crm.order\n"

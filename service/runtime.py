@@ -59,6 +59,7 @@ def start_projectors(settings: Settings, stop: threading.Event) -> list[threadin
     loop = ProjectionLoop(history, views, core, batch_size=settings.projection_batch_size,
                           poll_seconds=settings.projection_poll_seconds,
                           periodic=clocks, more=rebuildable.read_models)
+    loop.projector()  # creates every read model's tables (the outbox too) before the relay reads
     relay = bootstrap.build_alert_relay(settings, views)
     threads = [
         threading.Thread(target=loop.run, args=(stop,), name="projections"),
