@@ -35,13 +35,12 @@ from schemas.validation import parse_event
 from service.sample import (
     CATALOG,
     COMPLAINT_CATEGORIES,
-    CONTACT_CHANNELS,
-    CONTACT_SUBJECTS,
     COUNTRIES,
     FIRST,
     LANGUAGES,
     LAST,
     SOURCES,
+    random_contact,
 )
 
 #: How a customer's next event (after the account opening) is chosen: type and weight.
@@ -132,15 +131,7 @@ class LoadGenerator:
         }
 
     def contact(self) -> dict[str, Any]:
-        rng = self.rng
-        return {
-            "channel": rng.choice(CONTACT_CHANNELS),
-            "direction": rng.choice(["inbound", "inbound", "outbound"]),
-            "agent_id": f"A-{rng.randint(1, 12):03d}",
-            "subject": rng.choice(CONTACT_SUBJECTS),
-            "outcome": rng.choice(["resolved", "follow_up", "no_answer", "sale", "other"]),
-            "duration_seconds": rng.randint(30, 1500),
-        }
+        return random_contact(self.rng)
 
     def _opened(self, customer_id: str, at: datetime) -> dict[str, Any]:
         rng = self.rng

@@ -68,6 +68,18 @@ class _Customer:
             }
 
 
+def random_contact(rng: random.Random) -> dict[str, Any]:
+    """The payload of a plausible contact (one in three outbound)."""
+    return {
+        "channel": rng.choice(CONTACT_CHANNELS),
+        "direction": rng.choice(["inbound", "inbound", "outbound"]),
+        "agent_id": f"A-{rng.randint(1, 12):03d}",
+        "subject": rng.choice(CONTACT_SUBJECTS),
+        "outcome": rng.choice(["resolved", "follow_up", "no_answer", "sale", "other"]),
+        "duration_seconds": rng.randint(30, 1500),
+    }
+
+
 def _history(c: _Customer) -> None:
     rng = c.rng
     opened = c.now - timedelta(days=rng.uniform(30, 730))
@@ -107,14 +119,7 @@ def _history(c: _Customer) -> None:
                   {"order_id": order_id, "amount": f"{amount / 2:.2f}", "currency": c.currency})
     for _ in range(rng.randint(1, 10)):
         at = opened + timedelta(days=rng.uniform(0, days))
-        c.add(at, "crm.contact.logged", {
-            "channel": rng.choice(CONTACT_CHANNELS),
-            "direction": rng.choice(["inbound", "inbound", "outbound"]),
-            "agent_id": f"A-{rng.randint(1, 12):03d}",
-            "subject": rng.choice(CONTACT_SUBJECTS),
-            "outcome": rng.choice(["resolved", "follow_up", "no_answer", "sale", "other"]),
-            "duration_seconds": rng.randint(30, 1500),
-        })
+        c.add(at, "crm.contact.logged", random_contact(rng))
     if rng.random() < 0.25:
         at = opened + timedelta(days=rng.uniform(0, days))
         complaint = {"complaint_id": f"K-{c.id[2:]}"}
