@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
@@ -61,6 +61,8 @@ def view_document(view: Customer360) -> dict[str, Any]:
 _KEPT_FOLDS = 2_000
 #: Only customers with at least this many facts are kept.
 _KEEP_FROM = 50
+#: Facts read at once when folding (bounds the projector's memory).
+_FACTS_PER_READ = 20_000
 
 
 @dataclass
@@ -141,7 +143,7 @@ class Customer360Projection:
         changed = [root for root, streams in wanted.items()
                    if root not in written or written[root]["streams"] != streams]
         rows, alerts = [], []
-        for root, (fold, whole) in self._folds_of(changed, groups).items():
+        for root, (fold, whole) in self._folds_in_slices(changed, groups, versions):
             if fold.last_key is None:
                 continue
             view = fold.view(fold.last_key[0])
@@ -165,6 +167,25 @@ class Customer360Projection:
         )
         self.alert_book.raise_alerts(db, alerts)
 
+
+    def _folds_in_slices(self, roots: list[str], groups: dict[str, list[str]],
+                         versions: dict[str, int]) -> Iterator[tuple[str, tuple[CustomerFold, bool]]]:
+        """``_folds_of`` in slices of about ``_FACTS_PER_READ`` facts to read: catching up,
+        the first batch would otherwise read the whole history of every customer in it
+        (the store is ahead of the projection) at once."""
+        def to_read(root: str) -> int:
+            kept = self._kept.get(root)
+            return sum(versions[m] - (kept.versions.get(m, 0) if kept else 0)
+                       for m in groups[root])
+
+        start = 0
+        while start < len(roots):
+            end, size = start, 0
+            while end < len(roots) and (end == start or size + to_read(roots[end]) <= _FACTS_PER_READ):
+                size += to_read(roots[end])
+                end += 1
+            yield from self._folds_of(roots[start:end], groups).items()
+            start = end
 
     def _folds_of(self, roots: list[str], groups: dict[str, list[str]]
                   ) -> dict[str, tuple[CustomerFold, bool]]:

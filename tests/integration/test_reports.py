@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import pytest
 
+import projections.customer360
 from domain.complaints import Complaint, record_complaint_fact
 from domain.customer360 import Policies
 from domain.facts import ReportedFact
@@ -249,10 +250,12 @@ def test_a_rebuild_started_over_the_api_reports_its_progress(desk: Desk) -> None
 
 
 def test_a_360_kept_between_batches_equals_one_folded_whole_with_late_facts_merges_and_erasure(
-    desk: Desk,
+    desk: Desk, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The projection feeds a busy customer's kept fold only its new facts; facts that sort
-    before what it holds, a merge and an erasure make it fold the group whole again."""
+    before what it holds, a merge and an erasure make it fold the group whole again. Reads
+    are cut into slices of a few facts here, so slicing is exercised too."""
+    monkeypatch.setattr(projections.customer360, "_FACTS_PER_READ", 100)
     facts = list(loadgen.reported_facts(3000, customers=40, zipf=1.1, seed=3))
     busy = Counter(f.customer_id for f in facts).most_common()
     hot, second = busy[0][0], busy[1][0]  # both with enough facts for their folds to be kept
