@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
 
 from domain.facts import CustomerFact
 from domain.sla_policy import PRIORITIES, PolicyBook, SlaPolicy
@@ -181,16 +180,8 @@ class Complaint:
         ]
         return min(moments, default=None)
 
-class ComplaintFact(NamedTuple):
-    """The parts of a complaint fact the rules read, as read models keep them."""
-
-    event_type: str
-    occurred_at: datetime
-    data: dict[str, Any]
-
-
 def record_complaint_fact(
-    complaints: dict[str, Complaint], fact: CustomerFact | ComplaintFact, book: PolicyBook
+    complaints: dict[str, Complaint], fact: CustomerFact, book: PolicyBook
 ) -> None:
     """Apply one ``crm.complaint.*`` fact, in event-time order, to the complaints it names."""
     data, at = fact.data, fact.occurred_at

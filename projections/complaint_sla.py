@@ -10,24 +10,20 @@ the alert book in the same transaction as the state they come from:
 
 ``complaint_clocks.next_check`` holds each open complaint's next moment, so the
 clock reads only the complaints that are due. ``complaint_customers_heard``
-holds each customer's latest event time, and ``complaint_facts`` each
-complaint's own facts (personal fields null: the rules never read them), so a
-complaint is replayed from its facts alone, not from its customer's stream (a
-busy customer's thousands of facts would make every judgement cost more). A
-store older than these tables falls back to the stream. The clock is injected,
-so tests move time instead of waiting for it.
+holds each customer's latest event time, so a complaint is replayed from its
+customer's complaint facts alone, not from the whole stream (a busy customer's
+contacts and orders would make every judgement cost more). The clock is
+injected, so tests move time instead of waiting for it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from domain.alerts import sla_alert
-from domain.complaints import Complaint, ComplaintFact, record_complaint_fact
+from domain.complaints import Complaint, record_complaint_fact
 from domain.customer360 import by_event_time
 from domain.facts import FACT_CLASSES, stored_topic
 from domain.history import CustomerHistory
@@ -50,7 +46,6 @@ def utc_now() -> datetime:
 
 class ComplaintSlaProjection:
     name = "complaint_sla"
-    reads_personal_data = False
 
     def __init__(self, history: CustomerHistory, views: ViewDatabase, book: PolicyBook,
                  clock: Clock = utc_now) -> None:
@@ -61,7 +56,6 @@ class ComplaintSlaProjection:
         self.alert_book = AlertBook(views)
         self.table = views.table("complaint_clocks")
         self.heard_table = views.table("complaint_customers_heard")
-        self.facts_table = views.table("complaint_facts")
 
     def create_tables(self, views: ViewDatabase) -> None:
         views.create_tables([
@@ -71,10 +65,6 @@ class ComplaintSlaProjection:
             " priority TEXT NOT NULL,"
             " status TEXT NOT NULL,"
             " next_check BIGINT)",
-            f"CREATE TABLE IF NOT EXISTS {self.facts_table} ("
-            " complaint_id TEXT NOT NULL, position BIGINT NOT NULL, occurred_at BIGINT NOT NULL,"
-            " event_type TEXT NOT NULL, occurred_time TEXT NOT NULL, data TEXT NOT NULL,"
-            " PRIMARY KEY (complaint_id, position))",
             f"CREATE TABLE IF NOT EXISTS {self.heard_table} ("
             " customer_id TEXT PRIMARY KEY, heard BIGINT NOT NULL, heard_time TEXT NOT NULL)",
             *self.alert_book.create_statements(),
@@ -92,17 +82,11 @@ class ComplaintSlaProjection:
             f" heard_time = excluded.heard_time WHERE excluded.heard > {self.heard_table}.heard",
             [(c, to_micros(at), at.isoformat()) for c, at in latest.items()],
         )
-        complaint_facts = [item for item in batch
-                           if item.fact.event_type.startswith("crm.complaint.")]
-        cursor.executemany(
-            f"INSERT INTO {self.facts_table} (complaint_id, position, occurred_at, event_type,"
-            " occurred_time, data) VALUES (%s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (complaint_id, position) DO NOTHING",  # history read again from zero
-            [(i.fact.data["complaint_id"], i.position, to_micros(i.fact.occurred_at),
-              i.fact.event_type, i.fact.occurred_at.isoformat(), json.dumps(i.fact.data))
-             for i in complaint_facts],
-        )
-        named = {item.fact.data["complaint_id"]: item.fact.customer_id for item in complaint_facts}
+        named = {
+            item.fact.data["complaint_id"]: item.fact.customer_id
+            for item in batch
+            if item.fact.event_type.startswith("crm.complaint.")
+        }
         if named:
             self._judge(cursor, named, self.clock())
 
@@ -126,12 +110,12 @@ class ComplaintSlaProjection:
         customer's events arrive in order, but later answers may still be on their way.
         """
         customers = sorted(set(complaints.values()))
-        facts = self._complaint_facts(db, complaints)
+        facts = self.history.customers_facts(customers, _COMPLAINT_TOPICS)
         caught_up = self.history.caught_up()
         heard_by = {} if caught_up else self._heard(db, customers)
         rows, alerts = [], []
         for complaint_id, customer_id in complaints.items():
-            complaint = self._replay(complaint_id, facts[complaint_id])
+            complaint = self._replay(complaint_id, facts[customer_id])
             if complaint is None:
                 continue
             heard = now if caught_up else min(now, heard_by[customer_id])
@@ -163,29 +147,9 @@ class ComplaintSlaProjection:
             heard[customer] = max(f.occurred_at for f in facts)
         return heard
 
-    def _complaint_facts(self, db: SqlCursor, complaints: dict[str, str]) -> dict[str, list[Any]]:
-        """Each complaint's facts in event-time order (ties: recording order)."""
-        facts: dict[str, list[Any]] = {complaint_id: [] for complaint_id in complaints}
-        ids = sorted(complaints)
-        for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
-            chunk = ids[start:start + 500]
-            db.execute(f"SELECT complaint_id, event_type, occurred_time, data FROM {self.facts_table}"
-                       f" WHERE complaint_id IN ({', '.join(['%s'] * len(chunk))})"
-                       " ORDER BY complaint_id, occurred_at, position", chunk)
-            for row in db.fetchall():
-                facts[row["complaint_id"]].append(ComplaintFact(
-                    row["event_type"], datetime.fromisoformat(row["occurred_time"]),
-                    json.loads(row["data"])))
-        older = {c: complaints[c] for c, found in facts.items() if not found}
-        if older:  # recorded before complaint_facts existed: from the customers' streams
-            streams = self.history.customers_facts(sorted(set(older.values())), _COMPLAINT_TOPICS)
-            for complaint_id, customer_id in older.items():
-                facts[complaint_id] = [f for f in by_event_time(streams[customer_id])
-                                       if f.data["complaint_id"] == complaint_id]
-        return facts
-
-    def _replay(self, complaint_id: str, facts: list[Any]) -> Complaint | None:
+    def _replay(self, complaint_id: str, facts: list) -> Complaint | None:
         complaints: dict[str, Complaint] = {}
-        for fact in facts:
-            record_complaint_fact(complaints, fact, self.book)
+        for fact in by_event_time(facts):
+            if fact.event_type.startswith("crm.complaint.") and fact.data["complaint_id"] == complaint_id:
+                record_complaint_fact(complaints, fact, self.book)
         return complaints.get(complaint_id)

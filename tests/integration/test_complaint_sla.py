@@ -98,15 +98,3 @@ def test_alerts_are_acknowledged_once_with_who_and_when(sla) -> None:
     at_risk = desk.client.get("/alerts", params={"kind": "sla_at_risk"}).json()["alerts"][0]
     by_key = desk.client.post(f"/alerts/{at_risk['alert_id']}/ack").json()
     assert by_key["acknowledged_by"] == "tests"  # the admin key's name
-
-
-def test_a_complaint_recorded_before_its_facts_were_kept_is_judged_from_the_stream(sla) -> None:
-    """Stores older than complaint_facts: the clock replays such complaints from the history."""
-    desk, projection, _ = sla
-    desk.record(complaint(1, "crm.complaint.opened", NOW - H, priority="high"),
-                complaint(2, "crm.complaint.escalated",
-                          NOW - 0.5 * H, priority="urgent"))
-    with desk.views.write() as db:
-        db.execute(f"DELETE FROM {projection.facts_table}")
-    projection.check_due(NOW + 3 * H)
-    assert alerts(desk, kind="sla_breach") == [("sla_breach", "first_response")]
