@@ -125,9 +125,7 @@ def main() -> int:
                         "events/s; smoke 25)")
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--zipf", type=float, default=1.1)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--smoke", action="store_true", help="tiny run for CI")
-    parser.add_argument("--keep", action="store_true", help="keep the schema and topics")
+    harness.add_run_arguments(parser)
     args = parser.parse_args()
     harness.apply_defaults(args, rate=(5000.0, 500.0), seconds=(30.0, 5.0),
                            marker_every=(500, 25))

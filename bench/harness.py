@@ -10,6 +10,7 @@ them, so a run can be pasted into ``bench/README.md`` as it is.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import shlex
@@ -30,6 +31,20 @@ from psycopg import sql
 from service.settings import REPO_ROOT, Settings, load_settings
 
 TOPIC_NAMES = ("contacts", "orders", "complaints", "accounts", "deadletter", "alerts")
+
+
+def add_load_arguments(parser: argparse.ArgumentParser, events: str) -> None:
+    """--events (``events``: its help), --customers and --zipf of the load generator."""
+    parser.add_argument("--events", type=int, help=events)
+    parser.add_argument("--customers", type=int, help="10000; smoke 500")
+    parser.add_argument("--zipf", type=float, default=1.1)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """--seed, --smoke (a tiny run for CI) and --keep (the schema and topics)."""
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--smoke", action="store_true", help="tiny run for CI")
+    parser.add_argument("--keep", action="store_true", help="keep the schema and topics")
 
 
 def command_line() -> str:

@@ -87,14 +87,10 @@ def partition_ends(settings: Settings) -> dict[str, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, help="messages published (300000; smoke 3000)")
-    parser.add_argument("--customers", type=int, help="10000; smoke 500")
-    parser.add_argument("--zipf", type=float, default=1.1)
+    harness.add_load_arguments(parser, events="messages published (300000; smoke 3000)")
     parser.add_argument("--duplicates", type=float, default=0.01,
                         help="share of messages sent twice (default 0.01)")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--smoke", action="store_true", help="tiny run for CI")
-    parser.add_argument("--keep", action="store_true", help="keep the schema and topics")
+    harness.add_run_arguments(parser)
     args = parser.parse_args()
     harness.apply_defaults(args, events=(300_000, 3_000), customers=(10_000, 500))
 

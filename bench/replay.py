@@ -28,15 +28,11 @@ from service import bootstrap, loadgen
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, help="stored events (1000000; smoke 5000)")
-    parser.add_argument("--customers", type=int, help="10000; smoke 500")
-    parser.add_argument("--zipf", type=float, default=1.1)
-    parser.add_argument("--seed", type=int, default=7)
+    harness.add_load_arguments(parser, events="stored events (1000000; smoke 5000)")
     parser.add_argument("--batch-size", type=int, default=2000,
                         help="events folded per transaction, as `crm-timeline replay` (2000)")
     parser.add_argument("--reuse", metavar="SCHEMA", help="an already filled schema (kept)")
-    parser.add_argument("--smoke", action="store_true", help="tiny run for CI")
-    parser.add_argument("--keep", action="store_true", help="keep the schema")
+    harness.add_run_arguments(parser)
     args = parser.parse_args()
     harness.apply_defaults(args, events=(1_000_000, 5_000), customers=(10_000, 500))
 

@@ -126,9 +126,7 @@ def main() -> int:
     parser.add_argument("--events-per-other", type=int, default=10)
     parser.add_argument("--rate", type=float, help="requests/s offered (200; smoke 50)")
     parser.add_argument("--seconds", type=float, help="how long (30; smoke 5)")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--smoke", action="store_true", help="tiny run for CI")
-    parser.add_argument("--keep", action="store_true", help="keep the schema and topics")
+    harness.add_run_arguments(parser)
     args = parser.parse_args()
     harness.apply_defaults(args, big_events=(10_000, 1_000), others=(2_000, 200),
                            rate=(200.0, 50.0), seconds=(30.0, 5.0))
