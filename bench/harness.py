@@ -253,6 +253,18 @@ def fill(history: Any, facts: Iterable[Any], *, total: int, chunk: int = 2000,
     return done
 
 
+def read_store(history: Any, batch_size: int, *, personal_data: bool = True) -> tuple[int, float]:
+    """The reference of the projection benchmarks: every stored event read and decoded
+    (``facts_of``) in batches, no projection work; returns (events, seconds)."""
+    started = time.perf_counter()
+    position = read = 0
+    while batch := history.recorder.select_notifications(
+            start=position, limit=batch_size, inclusive_of_start=False):
+        read += len(history.facts_of(batch, personal_data=personal_data))
+        position = batch[-1].id
+    return read, time.perf_counter() - started
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     """The nearest-rank percentile (p in 0..100) of ``values``; nan when empty."""
     if not values:

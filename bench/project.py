@@ -42,13 +42,7 @@ def main() -> int:
                      total=args.events, progress=not args.smoke)
         last = history.recorder.max_notification_id() or 0
 
-        started = time.perf_counter()
-        position = read = 0
-        while batch := history.recorder.select_notifications(
-                start=position, limit=settings.projection_batch_size, inclusive_of_start=False):
-            read += len(history.facts_of(batch))  # decoded, personal fields unsealed
-            position = batch[-1].id
-        reference = time.perf_counter() - started
+        read, reference = harness.read_store(history, settings.projection_batch_size)
 
         views = bootstrap.build_views(settings, history)
         catalog = bootstrap.build_catalog(settings, history, views)

@@ -44,13 +44,7 @@ def main() -> int:
                          total=args.events, progress=not args.smoke)
         total = history.recorder.max_notification_id() or 0
 
-        started = time.perf_counter()
-        position = read = 0
-        while batch := history.recorder.select_notifications(
-                start=position, limit=args.batch_size, inclusive_of_start=False):
-            read += len(history.facts_of(batch, personal_data=False))
-            position = batch[-1].id
-        reference = time.perf_counter() - started
+        read, reference = harness.read_store(history, args.batch_size, personal_data=False)
 
         views = bootstrap.build_views(run.settings, history)
         catalog = bootstrap.build_catalog(run.settings, history, views)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from domain.facts import ReportedFact
-from schemas.validation import InvalidEvent, parse_kafka_message
+from schemas.validation import InvalidEvent, ValidEvent, parse_kafka_message
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,12 @@ def _read(record: KafkaRecord, *, now: datetime, max_future: timedelta) -> Repor
     except Exception as error:  # a validator bug must not stall the partition either
         log.exception("validating %s@%d failed unexpectedly", record.topic, record.offset)
         return f"could not be validated: {type(error).__name__}: {error}"
+    return reported_fact(valid)
+
+
+def reported_fact(valid: ValidEvent) -> ReportedFact:
+    """A validated event as the customer history records it: its data as the schema
+    dumps it (every field)."""
     event = valid.event
     return ReportedFact(
         event_id=event.id,

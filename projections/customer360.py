@@ -178,14 +178,17 @@ class Customer360Projection:
             return sum(versions[m] - (kept.versions.get(m, 0) if kept else 0)
                        for m in groups[root])
 
-        start = 0
-        while start < len(roots):
-            end, size = start, 0
-            while end < len(roots) and (end == start or size + to_read(roots[end]) <= _FACTS_PER_READ):
-                size += to_read(roots[end])
-                end += 1
-            yield from self._folds_of(roots[start:end], groups).items()
-            start = end
+        chunk: list[str] = []
+        size = 0
+        for root in roots:
+            need = to_read(root)
+            if chunk and size + need > _FACTS_PER_READ:
+                yield from self._folds_of(chunk, groups).items()
+                chunk, size = [], 0
+            chunk.append(root)
+            size += need
+        if chunk:
+            yield from self._folds_of(chunk, groups).items()
 
     def _folds_of(self, roots: list[str], groups: dict[str, list[str]]
                   ) -> dict[str, tuple[CustomerFold, bool]]:

@@ -159,9 +159,9 @@ class Projector:
         total, positions = 0, self.positions()
         while count := self.step():
             total += count
-            if self._failed and self.positions() == positions:
+            before, positions = positions, self.positions()
+            if self._failed and positions == before:
                 break  # only failing models left behind: trying again now would fail again
-            positions = self.positions()
         self.raise_failures()
         return total
 

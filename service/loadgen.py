@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from consumers.intake import reported_fact
 from domain.facts import ReportedFact
 from schemas.registry import default_topic
 from schemas.validation import parse_event
@@ -293,9 +294,7 @@ def generate(events: int, **kwargs: Any) -> list[LoadEvent]:
 def as_fact(event: dict[str, Any]) -> ReportedFact:
     """A CloudEvent as the customer history records it: validated, its data as the
     schema dumps it (every field), exactly what the consumer passes on."""
-    valid = parse_event(event, now=datetime.now(UTC), max_future=timedelta(days=1))
-    return ReportedFact(valid.event.id, valid.event.type, valid.event.source,
-                        valid.event.subject, valid.event.time, valid.data_json)
+    return reported_fact(parse_event(event, now=datetime.now(UTC), max_future=timedelta(days=1)))
 
 
 def reported_facts(events: int, **kwargs: Any) -> Iterator[ReportedFact]:
