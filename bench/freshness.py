@@ -4,7 +4,9 @@
     python bench/freshness.py --smoke      # 500 events/s for 5 s
 
 Runs the service as deployed, one process each (``crm-timeline consume``,
-``project`` and ``api``; fresh schema, topics and consumer group), then
+``project`` and ``api``; fresh schema, topics and consumer group), with the
+timeline projected by a process of its own and the other read models by a
+second one at lower CPU priority (``--projectors``, ``--nice``), then
 publishes the load (``service.loadgen``, Zipf over 10,000 customers) at a
 steady rate from this process. Every ``--marker-every``-th event is a marker:
 a ``crm.contact.logged`` for a customer of its own, its event id known. A
@@ -123,6 +125,7 @@ def main() -> int:
     parser.add_argument("--marker-every", type=int,
                         help="every n-th event is a marker (500, i.e. 10 markers/s at 5000 "
                         "events/s; smoke 25)")
+    harness.add_projector_arguments(parser, default="timeline;others")
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--zipf", type=float, default=1.1)
     harness.add_run_arguments(parser)
@@ -136,7 +139,7 @@ def main() -> int:
         views = bootstrap.build_views(settings, history)
         key = KeyRing(views).create("bench", "agent")
         port = harness.free_port()
-        services = [run.spawn("consume"), run.spawn("project"),
+        services = [run.spawn("consume"), *run.spawn_projectors(args.projectors, args.nice),
                     run.spawn("api", CRM_API_PORT=str(port))]
         base_url = f"http://127.0.0.1:{port}"
 

@@ -28,6 +28,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from projections.complaint_sla import ComplaintSlaProjection
+from projections.replay import CUSTOMER_360
+from projections.reports import report_classes
 from service.settings import REPO_ROOT, Settings, load_settings
 
 TOPIC_NAMES = ("contacts", "orders", "complaints", "accounts", "deadletter", "alerts")
@@ -45,6 +48,22 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--smoke", action="store_true", help="tiny run for CI")
     parser.add_argument("--keep", action="store_true", help="keep the schema and topics")
+
+
+# Every read model but the timeline: the usual second projector process.
+NOT_TIMELINE = ",".join([CUSTOMER_360, ComplaintSlaProjection.name, *report_classes()])
+
+
+def add_projector_arguments(parser: argparse.ArgumentParser, default: str) -> None:
+    """--projectors (one ``crm-timeline project`` per CRM_PROJECTIONS value) and --nice."""
+    parser.add_argument(
+        "--projectors", default=default,
+        help="one `crm-timeline project` process per CRM_PROJECTIONS value, separated by ';': "
+        f"'all' runs one process, 'timeline;others' runs the timeline alone and the rest in a "
+        f"second (default {default!r})")
+    parser.add_argument("--nice", type=int, default=10,
+                        help="CPU niceness of the second and later projector processes "
+                        "(default 10: on 2 cores the first one's work goes first)")
 
 
 def command_line() -> str:
@@ -76,7 +95,7 @@ class ServiceDied(RuntimeError):
 class Service:
     """A ``python -m service.cli COMMAND`` process, its output in a log file."""
 
-    def __init__(self, command: str, log: Path, env: dict[str, str]) -> None:
+    def __init__(self, command: str, log: Path, env: dict[str, str], nice: int = 0) -> None:
         self.command = command
         self.log = log
         self.started = time.perf_counter()
@@ -85,6 +104,8 @@ class Service:
                 [sys.executable, "-m", "service.cli", command],
                 env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
             )
+        if nice:
+            os.setpriority(os.PRIO_PROCESS, self.process.pid, nice)
 
     @property
     def pid(self) -> int:
@@ -184,10 +205,20 @@ class Run:
         self._closing.append(history)
         return history
 
-    def spawn(self, command: str, **env: str) -> Service:
-        service = Service(command, self.logs / f"{command}.log", {**os.environ, **env})
+    def spawn(self, command: str, *, nice: int = 0, **env: str) -> Service:
+        """``crm-timeline COMMAND`` with extra environment; ``nice`` lowers its CPU priority."""
+        same = sum(1 for s in self.services if s.command == command)
+        log = self.logs / (f"{command}-{same + 1}.log" if same else f"{command}.log")
+        service = Service(command, log, {**os.environ, **env}, nice)
         self.services.append(service)
         return service
+
+    def spawn_projectors(self, projectors: str, nice: int) -> list[Service]:
+        """``crm-timeline project`` processes as --projectors says ('others': all but the
+        timeline); the second and later ones at ``nice``."""
+        return [self.spawn("project", CRM_PROJECTIONS=chosen.replace("others", NOT_TIMELINE),
+                           nice=nice if n else 0)
+                for n, chosen in enumerate(projectors.split(";"))]
 
     def _drop_schema(self) -> None:
         try:

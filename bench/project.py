@@ -8,7 +8,8 @@ history's own ``record`` (no Kafka), in chunks. Then:
 
 * reference: reading and decoding the same events (``history.facts_of``, batches
   of ``CRM_PROJECTION_BATCH_SIZE``), no projection work;
-* the service: ``crm-timeline project`` (the projection loop exactly as deployed:
+* the service: ``crm-timeline project`` (the projection loop exactly as deployed, one
+  process by default, or as ``--projectors`` splits the read models:
   SLA clock, alert relay, every live generation), timed from its start until the
   tracked position of every read model (timeline, customer360, complaint_sla and
   each report's live generation) reaches the store's last notification id; and
@@ -31,6 +32,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     harness.add_load_arguments(parser, events="stored events (300000; smoke 3000)")
     harness.add_run_arguments(parser)
+    harness.add_projector_arguments(parser, default="all")
     args = parser.parse_args()
     harness.apply_defaults(args, events=(300_000, 3_000), customers=(10_000, 500))
 
@@ -46,11 +48,12 @@ def main() -> int:
 
         views = bootstrap.build_views(settings, history)
         catalog = bootstrap.build_catalog(settings, history, views)
-        names = [ComplaintSlaProjection.name] + [
-            catalog.projection(name, catalog.generations(name)[0], create=False).name
-            for name in catalog.names
-        ]
-        projector = run.spawn("project")
+        chosen = settings.model_copy(update={"projections": args.projectors.replace(
+            ";", ",").replace("others", harness.NOT_TIMELINE)})
+        names = [ComplaintSlaProjection.name] if chosen.projected(ComplaintSlaProjection.name) else []
+        names += [catalog.projection(name, catalog.generations(name)[0], create=False).name
+                  for name in catalog.names if chosen.projected(name)]
+        projectors = run.spawn_projectors(args.projectors, args.nice)
         caught_up: dict[str, float] = {}
         shown = time.monotonic()
 
@@ -58,7 +61,7 @@ def main() -> int:
             nonlocal shown
             for name in names:
                 if name not in caught_up and (views.position(name) or 0) >= last:
-                    caught_up[name] = time.perf_counter() - projector.started
+                    caught_up[name] = time.perf_counter() - projectors[0].started
             if not args.smoke and time.monotonic() - shown > 15:
                 shown = time.monotonic()
                 print("  positions: " + ", ".join(f"{n} {views.position(n) or 0}" for n in names),
@@ -66,17 +69,18 @@ def main() -> int:
             return len(caught_up) == len(names)
 
         harness.wait_until(all_caught_up, timeout=3600, what="every read model to catch up",
-                           services=[projector], interval=0.05)
+                           services=projectors, interval=0.05)
         elapsed = max(caught_up.values())
-        rss = projector.peak_rss_mb()
-        projector.stop()
+        rss = max(projector.peak_rss_mb() for projector in projectors)
+        for projector in projectors:
+            projector.stop()
 
     print("caught up after (s): " + ", ".join(f"{n} {s:.1f}" for n, s in caught_up.items()))
     figure = last / elapsed
     reference_rate = read / reference
     harness.print_table(
         f"project: {last:,} stored events, {args.customers:,} customers, Zipf {args.zipf}, "
-        f"{len(names)} read models",
+        f"{len(names)} read models, projectors {args.projectors!r}",
         [
             harness.Row("project: crm-timeline project, start to every read model caught up",
                         f"{figure:,.0f} ev/s",

@@ -206,8 +206,9 @@ class LiveGenerations:
     from where its rebuild stopped.
     """
 
-    def __init__(self, catalog: RebuildCatalog) -> None:
+    def __init__(self, catalog: RebuildCatalog, names: Sequence[str] | None = None) -> None:
         self.catalog = catalog
+        self.names = list(catalog.names if names is None else names)
         self._models: dict[str, Rebuildable] = {}
         self._retiring: list[tuple[float, str, int]] = []  # (when, name, generation) to drop
         self._checked = 0.0
@@ -215,7 +216,7 @@ class LiveGenerations:
     def read_models(self) -> list[Rebuildable]:
         if time.monotonic() - self._checked >= 1.0:
             self._checked = time.monotonic()
-            for name in self.catalog.names:
+            for name in self.names:
                 live, _ = self.catalog.generations(name)
                 current = self._models.get(name)
                 if current is not None and current.generation == live:

@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         args.run(settings, args)
     except KeyboardInterrupt:
         pass
-    except SlaConfigError as error:
+    except (SlaConfigError, SettingsError) as error:
         print(f"crm-timeline: {error}", file=sys.stderr)
         return 2
     return 0

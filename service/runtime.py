@@ -17,7 +17,7 @@ from projections.complaint_sla import ComplaintSlaProjection
 from projections.replay import LiveGenerations
 from projections.runner import ProjectionLoop
 from service import bootstrap
-from service.settings import Settings
+from service.settings import Settings, SettingsError
 from service.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -48,24 +48,31 @@ def run_consumer(settings: Settings) -> None:
 
 
 def start_projectors(settings: Settings, stop: threading.Event) -> list[threading.Thread]:
-    """Every read model following the history with the SLA clock, and the alert relay."""
+    """The read models chosen by CRM_PROJECTIONS following the history; with the complaint
+    SLA come its clock and the alert relay."""
     ensure_topics(settings)
     history = bootstrap.build_history(settings)
     views = bootstrap.build_views(settings, history)
-    core = bootstrap.core_read_models(settings, history, views)
+    catalog = bootstrap.build_catalog(settings, history, views)
+    every_core = bootstrap.core_read_models(settings, history, views)
+    core = [m for m in every_core if settings.projected(m.name)]
+    known = [*catalog.names, *(m.name for m in every_core)]
+    unknown = [n for n in settings.projections.split(",") if n != "all" and n not in known]
+    if unknown:
+        raise SettingsError(f"CRM_PROJECTIONS: no read model called {', '.join(unknown)}; "
+                            f"known: all, {', '.join(known)}")
     clocks = [(settings.sla_check_seconds, m.check_due) for m in core
               if isinstance(m, ComplaintSlaProjection)]
-    rebuildable = LiveGenerations(bootstrap.build_catalog(settings, history, views))
+    rebuildable = LiveGenerations(catalog, [n for n in catalog.names if settings.projected(n)])
     loop = ProjectionLoop(history, views, core, batch_size=settings.projection_batch_size,
                           poll_seconds=settings.projection_poll_seconds,
                           periodic=clocks, more=rebuildable.read_models)
     loop.projector()  # creates every read model's tables (the outbox too) before the relay reads
-    relay = bootstrap.build_alert_relay(settings, views)
-    threads = [
-        threading.Thread(target=loop.run, args=(stop,), name="projections"),
-        threading.Thread(target=relay.run, args=(stop, settings.alert_relay_seconds),
-                         name="alert-relay"),
-    ]
+    threads = [threading.Thread(target=loop.run, args=(stop,), name="projections")]
+    if clocks:
+        relay = bootstrap.build_alert_relay(settings, views)
+        threads.append(threading.Thread(target=relay.run, args=(stop, settings.alert_relay_seconds),
+                                        name="alert-relay"))
     for thread in threads:
         thread.start()
     return threads

@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     projection_poll_seconds: float = Field(
         0.1, gt=0, description="Pause between store polls when a projection has caught up."
     )
+    projections: str = Field(
+        "all",
+        pattern=r"^[a-z0-9_]+(,[a-z0-9_]+)*$",
+        description="Read models this `project` process keeps: all, or names separated by "
+        "commas (timeline, customer360, complaint_sla, reports); run several processes with "
+        "disjoint sets to use more cores.",
+    )
 
     loyalty_base_currency: str = Field(
         "EUR", pattern=r"^[A-Z]{3}$", description="Currency of the loyalty score's monetary part."
@@ -200,6 +207,11 @@ class Settings(BaseSettings):
             "order": self.topic_orders,
             "complaint": self.topic_complaints,
         }[family]
+
+    def projected(self, name: str) -> bool:
+        """Whether this process's projector keeps read model ``name`` (CRM_PROJECTIONS)."""
+        chosen = self.projections.split(",")
+        return "all" in chosen or name in chosen
 
     @property
     def ingestion_topics(self) -> tuple[str, ...]:

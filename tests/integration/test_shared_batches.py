@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 
@@ -9,6 +10,8 @@ import pytest
 
 from domain.facts import ReportedFact
 from projections.runner import Positioned, ProjectionFailed, Projector
+from service import runtime
+from service.settings import SettingsError
 from storage.views import SqlCursor, ViewDatabase
 from tests.events import NOW
 from tests.integration.conftest import Desk
@@ -68,3 +71,27 @@ def test_one_failing_model_falls_behind_alone_and_then_gets_only_what_it_missed(
     assert flaky.ids(desk.views) == everything.ids(desk.views) == {f"e-{n}" for n in range(40)}
     assert contacts.ids(desk.views) == {f"e-{n}" for n in range(1, 40, 2)}
     assert len(set(projector.positions().values())) == 1
+
+
+def test_crm_projections_splits_the_read_models_between_projector_processes(desk: Desk) -> None:
+    """CRM_PROJECTIONS=timeline keeps the timeline only (no SLA clock, no relay); an unknown
+    name stops start-up naming the ones there are."""
+    desk.history.record([f for f in facts(0, 30) if f[2].event_type == "crm.contact.logged"])
+    last = desk.history.recorder.max_notification_id()
+    stop = threading.Event()
+    threads = runtime.start_projectors(desk.settings.model_copy(update={"projections": "timeline"}),
+                                       stop)
+    try:
+        assert [t.name for t in threads] == ["projections"]
+        deadline = time.monotonic() + 30
+        while (desk.views.position("timeline") or 0) < last and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert desk.views.position("timeline") == last
+        assert not desk.views.position("customer360")
+        assert not desk.views.position("complaint_sla")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    with pytest.raises(SettingsError, match="no read model called timelines; known: all, timeline"):
+        runtime.start_projectors(desk.settings.model_copy(update={"projections": "timelines"}), stop)
