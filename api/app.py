@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import alerts, console, customers, health, ingest, privacy, reports, timeline
+from api import alerts, console, customers, ingest, operations, privacy, reports, timeline
 from api.access import KeyRing
 from api.deps import ReadSide
 from domain.customer360 import Policies
@@ -18,6 +18,7 @@ def create_api(
     policies: Policies,
     publisher: ingest.EventPublisher,
     asyncapi: str,
+    status: operations.Operations,
     *,
     page_size: int = 50,
 ) -> FastAPI:
@@ -32,13 +33,15 @@ def create_api(
     api.state.keys = KeyRing(views)
     api.state.publisher = publisher
     api.state.asyncapi = asyncapi
+    api.state.operations = status
+    api.add_middleware(operations.RequestTimer)
     api.include_router(customers.router)
     api.include_router(timeline.router)
     api.include_router(alerts.router)
     api.include_router(reports.router)
     api.include_router(ingest.router)
     api.include_router(privacy.router)
-    api.include_router(health.router)
+    api.include_router(operations.router)
     api.include_router(console.router)
     api.mount("/static", console.static_files(), name="static")
     return api

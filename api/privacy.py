@@ -9,6 +9,7 @@ it, and each projection blanks what it had copied (SPEC §5).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -19,6 +20,8 @@ from api.access import Caller, requires
 from api.customers import CustomerId
 from api.deps import ReadSide, read_side
 from api.ingest import EventPublisher
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["privacy"])
 
@@ -58,4 +61,7 @@ def erase_customer(
         for member in members
     ]
     publisher.publish(events)
+    for event in events:
+        log.info("erasure of %s requested", event["subject"],
+                 extra={"event_id": event["id"], "customer_id": event["subject"]})
     return {"customer_ids": members, "event_ids": [e["id"] for e in events]}

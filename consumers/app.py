@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
+import prometheus_client
 from aiokafka import ConsumerRecord, TopicPartition
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
@@ -24,13 +26,28 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.specification import AsyncAPI
 
 from consumers.deadletter import DeadLetters
-from consumers.intake import kafka_source, sort_batch
+from consumers.intake import Intake, kafka_source, sort_batch
 from consumers.positions import SeekToStoredPositions
-from domain.history import CustomerHistory
+from domain.history import CustomerHistory, RecordingOutcome
+from schemas.validation import without_inputs
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+# Per process; a re-delivered batch counts again as consumed, never again as stored.
+EVENTS_CONSUMED = prometheus_client.Counter(
+    "crm_events_consumed",
+    "Kafka messages read by ingestion, by the CloudEvent type they carry ('unknown': none of ours).",
+    ["type"])
+EVENTS_STORED = prometheus_client.Counter(
+    "crm_events_stored", "Events recorded in the history, by type.", ["type"])
+EVENTS_DUPLICATE = prometheus_client.Counter(
+    "crm_events_duplicate", "Events not recorded again: their id was recorded before.", ["type"])
+EVENTS_DEAD_LETTERED = prometheus_client.Counter(
+    "crm_events_dead_lettered",
+    "Messages sent to the dead-letter topic, by the type they claim ('unknown': none of ours).",
+    ["type"])
 
 
 def utc_now() -> datetime:
@@ -78,6 +95,27 @@ def _caught_up(records: tuple[ConsumerRecord, ...], consumer: Any) -> dict[str, 
         kafka_source(*tp): ends[tp] is not None and offset + 1 >= ends[tp]
         for tp, offset in last.items()
     }
+
+
+def _log_dead_letters(intake: Intake) -> None:
+    for rejected in intake.rejected:
+        record = rejected.record
+        log.warning("dead-lettered %s/%d@%d: %s", record.topic, record.partition, record.offset,
+                    without_inputs(rejected.reason),
+                    extra={"event_id": rejected.claimed.get("id"),
+                           "customer_id": rejected.claimed.get("subject"),
+                           "event_type": rejected.declared_type})
+
+
+def _count(intake: Intake, outcome: RecordingOutcome) -> None:
+    """Per-type counters of a batch once stored."""
+    dead = Counter(r.declared_type for r in intake.rejected)
+    consumed = Counter(f.event_type for _, _, f in intake.positions if f is not None) + dead
+    for metric, counts in ((EVENTS_CONSUMED, consumed), (EVENTS_STORED, outcome.recorded_types),
+                           (EVENTS_DUPLICATE, outcome.duplicate_types),
+                           (EVENTS_DEAD_LETTERED, dead)):
+        for event_type, count in counts.items():
+            metric.labels(event_type).inc(count)
 
 
 def build_ingestion(
@@ -132,11 +170,13 @@ def build_ingestion(
         try:
             if intake.rejected:
                 await dead_letters.publish(intake.rejected)
+                _log_dead_letters(intake)
             outcome = await anyio.to_thread.run_sync(history.record, intake.positions, caught_up)
         except Exception:
             log.exception("storing a batch of %d records failed; rewinding", len(records))
             await asyncio.sleep(retry_pause_seconds)
             raise
+        _count(intake, outcome)
         log.debug(
             "batch of %d: %d recorded, %d duplicates, %d dead-lettered, %d already stored",
             len(records),

@@ -6,9 +6,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Protocol
 
-from domain.facts import ReportedFact
+import orjson
+
+from domain.facts import FACT_CLASSES, ReportedFact
 from schemas.validation import InvalidEvent, ValidEvent, parse_kafka_message
 
 log = logging.getLogger(__name__)
@@ -30,12 +33,36 @@ def kafka_source(topic: str, partition: int) -> str:
     return f"kafka:{topic}/{partition}"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Rejected:
     """A message that cannot be stored, kept whole so that nothing is lost."""
 
     record: KafkaRecord
     reason: str
+
+    @cached_property
+    def claimed(self) -> dict[str, str]:
+        """The CloudEvent ``type``, ``id`` and ``subject`` the message claims, as far as
+        they can be read (ce_* headers, else the JSON body): for logs and counters."""
+        claimed: dict[str, object] = {}
+        try:
+            body = orjson.loads(self.record.value or b"")
+            if isinstance(body, dict):
+                claimed.update(body)
+        except orjson.JSONDecodeError:
+            pass
+        for name, header in self.record.headers or ():
+            if name.startswith("ce_"):
+                claimed[name[3:]] = (header or b"").decode("utf-8", "replace")
+        return {k: v[:200] for k in ("type", "id", "subject")
+                if isinstance(v := claimed.get(k), str)}
+
+    @property
+    def declared_type(self) -> str:
+        """The event type claimed if it is one of ours, else 'unknown': poison cannot
+        invent metric label values."""
+        claimed = self.claimed.get("type")
+        return claimed if claimed in FACT_CLASSES else "unknown"
 
 
 @dataclass

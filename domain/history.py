@@ -15,8 +15,9 @@ so no fact is ever stored under a key the store does not hold.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -77,6 +78,8 @@ class RecordingOutcome:
     recorded: int
     duplicates: int
     already_seen: int
+    recorded_types: Counter[str] = field(default_factory=Counter)  # event type -> recorded
+    duplicate_types: Counter[str] = field(default_factory=Counter)  # event type -> duplicates
 
 
 class CustomerHistory(Application[UUID]):
@@ -172,10 +175,13 @@ class CustomerHistory(Application[UUID]):
                 self._versions[event.originator_id] = event.originator_version
             self._keys.update(new_keys)
             self._keys.update(dict.fromkeys(erased))
+        recorded_types = Counter(f.event_type for f in to_store)
         return RecordingOutcome(
             recorded=len(events),
             duplicates=len(candidates) - len(to_store),
             already_seen=len(facts) - len(fresh),
+            recorded_types=recorded_types,
+            duplicate_types=Counter(f.event_type for f in candidates) - recorded_types,
         )
 
     def _as_stored_facts(

@@ -8,6 +8,7 @@ repeat. Never twice with different ids: the id is the alert's own.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import UTC, datetime
@@ -46,6 +47,10 @@ class AlertRelay:
         for delivery in deliveries:
             delivery.get(timeout=30)  # raises if the broker did not take it: nothing is marked
         self.mark_published([row["alert_id"] for row in queued])
+        for row in queued:
+            message = json.loads(row["message"])
+            log.info("alert %s published: %s", row["alert_id"], message["kind"],
+                     extra={"alert_id": row["alert_id"], "customer_id": message["customer_id"]})
         return len(queued)
 
     def mark_published(self, alert_ids: list[str]) -> None:

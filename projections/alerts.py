@@ -118,6 +118,17 @@ class AlertBook:
         )
         return db.fetchall()
 
+    def backlog(self, db: SqlCursor) -> int:
+        """Alerts raised but not yet acknowledged by the broker."""
+        db.execute(f"SELECT count(*) AS n FROM {self.outbox} WHERE published_at IS NULL")
+        row = db.fetchone()
+        return int(row["n"]) if row else 0
+
+    def counts(self, db: SqlCursor) -> dict[tuple[str, str], int]:
+        """How many alerts of each (kind, status)."""
+        db.execute(f"SELECT kind, status, count(*) AS n FROM {self.alerts} GROUP BY kind, status")
+        return {(row["kind"], row["status"]): int(row["n"]) for row in db.fetchall()}
+
     def mark_published(self, db: SqlCursor, alert_ids: Sequence[str], at: datetime) -> None:
         db.executemany(
             f"UPDATE {self.outbox} SET published_at = %s WHERE alert_id = %s",

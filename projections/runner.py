@@ -17,12 +17,18 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from eventsourcing.persistence import Notification, Tracking
+from prometheus_client import Counter
 
 from domain.facts import CustomerFact
 from domain.history import CustomerHistory
 from storage.views import SqlCursor, ViewDatabase
 
 log = logging.getLogger(__name__)
+
+EVENTS_APPLIED = Counter("crm_projection_events_applied", "Facts applied to a read model "
+                         "(tracking name, with its generation).", ["read_model"])
+BATCHES_FAILED = Counter("crm_projection_batches_failed", "Batches a read model failed alone "
+                         "(it is retried after a pause).", ["read_model"])
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,7 @@ class Projector:
                     read_model.apply(cursor, batches[read_model.name])
             for read_model in due:
                 self._failed.pop(read_model.name, None)
+                EVENTS_APPLIED.labels(read_model.name).inc(len(batches[read_model.name]))
         except Exception:
             if len(self.read_models) == 1:
                 raise
@@ -127,7 +134,9 @@ class Projector:
                     with self.views.write(Tracking(read_model.name, last)) as cursor:
                         read_model.apply(cursor, batches[read_model.name])
                     self._failed.pop(read_model.name, None)
+                    EVENTS_APPLIED.labels(read_model.name).inc(len(batches[read_model.name]))
                 except Exception:
+                    BATCHES_FAILED.labels(read_model.name).inc()
                     log.exception("projection %s failed a batch; trying again in %g s",
                                   read_model.name, self.retry_seconds)
                     self._failed[read_model.name] = time.monotonic() + self.retry_seconds

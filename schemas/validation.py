@@ -55,6 +55,15 @@ def _shown(value: Any) -> str:
     return shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 3] + "..."
 
 
+_QUOTED_INPUT = re.compile(r" \(got .*?\)(?=; |$)")
+
+
+def without_inputs(reason: str) -> str:
+    """A rejection reason without the sender's values it quotes, for logs (which must not
+    hold personal data): ``email: must be an e-mail address (got 'ann@x')`` loses ``(got ...)``."""
+    return _QUOTED_INPUT.sub("", reason)
+
+
 def _explain(issue: Mapping[str, Any]) -> str:
     """Pydantic's message for an error, shortened to what the sender must fix."""
     kind, ctx = issue["type"], issue.get("ctx", {})

@@ -24,6 +24,7 @@ from projections.complaint_sla import ComplaintSlaProjection
 from projections.replay import CUSTOMER_360, TIMELINE, RebuildCatalog
 from projections.runner import Projector, ReadModel
 from service.settings import Settings
+from service.status import KafkaOffsets, ServiceStatus
 from storage.views import SCHEMA_LOCK, ViewDatabase
 
 
@@ -149,9 +150,17 @@ def build_ingestion_app(
     )
 
 
+def build_status(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> ServiceStatus:
+    return ServiceStatus(history, views, build_catalog(settings, history, views),
+                         KafkaOffsets(settings.kafka_bootstrap),
+                         ingestion_topics=settings.ingestion_topics,
+                         deadletter_topic=settings.topic_deadletter,
+                         ready_max_lag_seconds=settings.ready_max_lag_seconds)
+
+
 def build_api(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> FastAPI:
     publisher = EventPublisher(settings.kafka_bootstrap, settings.topic_for,
                                timedelta(seconds=settings.max_future_seconds))
     asyncapi = build_ingestion_app(settings, history).schema.to_specification().to_json()
     return create_api(history, views, settings.policies(), publisher, asyncapi,
-                      page_size=settings.api_page_size)
+                      build_status(settings, history, views), page_size=settings.api_page_size)

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 
+from service.logs import configure_logging
 from service.settings import REPO_ROOT, Settings, SettingsError, describe_settings, load_settings
 from service.sla_config import SlaConfigError
 
@@ -167,6 +168,48 @@ def _keys(settings: Settings, args: argparse.Namespace) -> None:
             print(f"{row['key_id']}  {row['role']:6}  {row['name']:24}  {row['created_at']}  {state}")
 
 
+def _status(settings: Settings, args: argparse.Namespace) -> None:
+    """Consumer lag, projection positions and lag, dead letters and alert outbox, one screen."""
+    import dataclasses
+    import json
+
+    from service import bootstrap
+
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)  # a broker down is told below, once
+    history = bootstrap.build_history(settings)
+    status = bootstrap.build_status(settings, history, bootstrap.build_views(settings, history))
+    now = status.gather()
+    status.kafka.close()
+    if args.json:
+        as_dict = dataclasses.asdict(now)
+        as_dict["alerts"] = [{"kind": k, "status": s, "count": n} for (k, s), n in now.alerts.items()]
+        print(json.dumps(as_dict, default=str, indent=2))
+        return
+    print(f"crm-timeline status at {now.checked_at:%Y-%m-%d %H:%M:%S} UTC ({settings.store} store, "
+          f"Kafka {settings.kafka_bootstrap})")
+    for problem in now.problems:
+        print(f"  PROBLEM  {problem}")
+    print(f"\nconsumer lag (group {settings.consumer_group}; offsets stored with the events): "
+          f"{now.consumer_lag:,} messages")
+    for p in now.partitions:
+        stored = "-" if p.stored is None else f"{p.stored:,}"
+        print(f"  {p.topic + '/' + str(p.partition):32} end {p.end:>12,}  stored {stored:>12}  "
+              f"lag {p.lag:>10,}")
+    recorded = "?" if now.recorded is None else f"{now.recorded:,}"
+    print(f"\nprojections (history at position {recorded}):")
+    for r in now.projections:
+        print(f"  {r.name:40} position {r.position:>12,}  behind {r.behind:>10,}  "
+              f"{r.seconds:>8.1f} s")
+    dead = "?" if now.dead_letters is None else f"{now.dead_letters:,}"
+    backlog = "?" if now.outbox_backlog is None else f"{now.outbox_backlog:,}"
+    alerts = ", ".join(f"{k} {s} {n:,}" for (k, s), n in sorted(now.alerts.items())) or "none"
+    print(f"\ndead letters on {settings.topic_deadletter}: {dead}"
+          f"\nalert outbox: {backlog} waiting for {settings.topic_alerts}"
+          f"\nalerts: {alerts}")
+    if now.problems:
+        raise SystemExit(1)
+
+
 def _config(_: Settings, __: argparse.Namespace) -> None:
     for name, default, description in describe_settings():
         print(f"{name:32} {default:40} {description}")
@@ -239,6 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id")
     keys.set_defaults(run=_keys)
 
+    status = commands.add_parser(
+        "status", help="consumer lag, projection lag, dead letters and alert outbox, one screen")
+    status.add_argument("--json", action="store_true", help="as JSON")
+    status.set_defaults(run=_status)
+
     commands.add_parser("config", help="list every setting with its default").set_defaults(
         run=_config
     )
@@ -253,17 +301,12 @@ def _runtime():  # noqa: ANN202 - imported late: `config` and `--help` stay inst
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for chatty in ("kafka", "aiokafka"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         settings = load_settings()
     except SettingsError as error:
         print(f"crm-timeline: {error}", file=sys.stderr)
         return 2
+    configure_logging(settings.log_format, verbose=args.verbose)
     try:
         args.run(settings, args)
     except KeyboardInterrupt:

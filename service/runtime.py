@@ -11,6 +11,7 @@ import signal
 import threading
 from collections.abc import Callable
 
+import prometheus_client
 import uvicorn
 
 from projections.complaint_sla import ComplaintSlaProjection
@@ -28,9 +29,17 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
         signal.signal(signum, lambda *_: stop())
 
 
+def _serve_metrics(settings: Settings) -> None:
+    """This process's Prometheus counters on CRM_METRICS_PORT, if set (the API has /metrics)."""
+    if settings.metrics_port:
+        prometheus_client.start_http_server(settings.metrics_port, addr=settings.api_host)
+        log.info("metrics on http://%s:%d/metrics", settings.api_host, settings.metrics_port)
+
+
 def run_consumer(settings: Settings) -> None:
     """Ingest the CRM topics into the customer history until stopped."""
     ensure_topics(settings)
+    _serve_metrics(settings)
     history = bootstrap.build_history(settings)
     app = bootstrap.build_ingestion_app(settings, history)
 
@@ -43,8 +52,9 @@ def run_consumer(settings: Settings) -> None:
             log.info("ingesting %s from %s", ", ".join(settings.ingestion_topics), settings.kafka_bootstrap)
             await stop.wait()
 
-    asyncio.run(main())
+    asyncio.run(main())  # on a signal FastStream lets the batch in hand finish (and store)
     history.close()
+    log.info("ingestion stopped")
 
 
 def start_projectors(settings: Settings, stop: threading.Event) -> list[threading.Thread]:
@@ -83,9 +93,11 @@ def run_projectors(settings: Settings) -> None:
     stop = threading.Event()
     _stop_on_signals(stop.set)
     threads = start_projectors(settings, stop)
+    _serve_metrics(settings)
     while any(thread.is_alive() for thread in threads):
         for thread in threads:
             thread.join(timeout=0.5)
+    log.info("projections stopped")
 
 
 def api_server(settings: Settings) -> uvicorn.Server:

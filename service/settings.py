@@ -146,6 +146,17 @@ class Settings(BaseSettings):
         0.5, gt=0, description="Pause of the alert outbox relay when nothing waits."
     )
 
+    ready_max_lag_seconds: float = Field(
+        60.0, gt=0, description="GET /readyz answers 503 when a read model is further behind."
+    )
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="Port where `consume` and `project` serve Prometheus "
+        "metrics (0: not served; the API serves its own at /metrics)."
+    )
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="json: one JSON object per line; auto: json unless on a terminal."
+    )
+
     api_host: str = Field("127.0.0.1", description="Address the HTTP API listens on.")
     api_port: int = Field(8080, ge=1, le=65535, description="Port of the HTTP API.")
     api_page_size: int = Field(50, ge=1, le=1000, description="Default timeline page size.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,6 +27,12 @@ from domain.facts import ReportedFact
 from service import bootstrap
 from service.settings import REPO_ROOT, Settings, load_settings
 from service.topics import ensure_topics
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def wait_until(condition: Callable[[], Any], *, timeout: float = 60, what: str = "condition") -> Any:

@@ -12,6 +12,8 @@ pytestmark = pytest.mark.integration
 #: The role each endpoint needs; None: public. A new endpoint must be added here.
 ROLES = {
     ("GET", "/healthz"): None,
+    ("GET", "/readyz"): None,
+    ("GET", "/metrics"): None,
     ("GET", "/asyncapi.json"): None,
     ("GET", "/customers"): "agent",
     ("GET", "/customers/{customer_id}"): "agent",

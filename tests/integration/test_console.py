@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ import uvicorn
 from service import bootstrap, sample
 from service.settings import REPO_ROOT
 from tests.events import cloud_event, contact, hours_ago, order
-from tests.integration.conftest import Desk, ServiceUnderTest, wait_until
+from tests.integration.conftest import Desk, ServiceUnderTest, free_port, wait_until
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -70,12 +69,6 @@ def console_customer() -> list[dict[str, Any]]:
                           "channel": "phone", "summary": "Parcel lost"}),
     ]
     return events
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Console:

@@ -1,0 +1,248 @@
+"""How far behind the service is: consumer lag, projection lag, dead letters, alert outbox.
+
+One gathering serves three readers: ``crm-timeline status`` (an operator's
+screen), ``GET /readyz`` (is this instance fit to serve) and ``GET /metrics``
+(Prometheus gauges, next to the counters each process keeps where it counts:
+``consumers.app`` events by type, ``projections.runner`` facts applied,
+``api.operations`` API latency). Everything is read from Kafka's offsets and the database
+at the moment of asking, so it is the same whichever process asks, and a part
+that cannot be reached is reported as a problem instead of failing the rest.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from consumers.intake import kafka_source
+from domain.history import CustomerHistory
+from projections.alerts import AlertBook
+from projections.complaint_sla import ComplaintSlaProjection
+from projections.replay import RebuildCatalog
+from storage.views import ViewDatabase
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    """An ingestion partition: Kafka's end offset against the offset stored with the events."""
+
+    topic: str
+    partition: int
+    first: int  # earliest offset Kafka still holds
+    end: int  # offset the next message will get
+    stored: int | None  # last offset recorded in the history, None before the first
+
+    @property
+    def lag(self) -> int:
+        return self.end - (self.first if self.stored is None else self.stored + 1)
+
+
+@dataclass(frozen=True)
+class ProjectionLag:
+    """A read model's tracked position against the last event recorded in the history."""
+
+    name: str
+    position: int
+    behind: int  # events recorded after the position (ids may have gaps: at most this many)
+    seconds: float  # how long the first event it has not applied has been recorded
+
+
+@dataclass
+class Status:
+    checked_at: datetime
+    recorded: int | None = None  # the history's last notification id
+    partitions: list[PartitionLag] = field(default_factory=list)
+    projections: list[ProjectionLag] = field(default_factory=list)
+    dead_letters: int | None = None
+    outbox_backlog: int | None = None
+    alerts: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, status) -> count
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def consumer_lag(self) -> int:
+        return sum(p.lag for p in self.partitions)
+
+
+class KafkaOffsets:
+    """First and end offsets of topics from one kafka-python consumer, kept between calls
+    (made again after a failure, so a broker that comes back is seen again)."""
+
+    def __init__(self, bootstrap_servers: str, timeout_ms: int = 5000) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.timeout_ms = timeout_ms
+        self._consumer: KafkaConsumer | None = None
+        self._lock = threading.Lock()  # the consumer is not thread-safe; the API is threaded
+
+    def ranges(self, topics: list[str]) -> dict[tuple[str, int], tuple[int, int]]:
+        with self._lock:
+            try:
+                if self._consumer is None:
+                    self._consumer = KafkaConsumer(
+                        bootstrap_servers=self.bootstrap_servers, group_id=None,
+                        enable_auto_commit=False, client_id="crm-timeline-status",
+                        request_timeout_ms=self.timeout_ms, bootstrap_timeout_ms=self.timeout_ms,
+                    )
+                consumer = self._consumer
+                partitions = [TopicPartition(topic, p) for topic in topics
+                              for p in sorted(consumer.partitions_for_topic(topic) or ())]
+                first = consumer.beginning_offsets(partitions)
+                end = consumer.end_offsets(partitions)
+            except Exception:
+                self.close()
+                raise
+        return {(tp.topic, tp.partition): (first[tp], end[tp]) for tp in partitions}
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+
+
+class ServiceStatus:
+    def __init__(self, history: CustomerHistory, views: ViewDatabase, catalog: RebuildCatalog,
+                 kafka: KafkaOffsets, *, ingestion_topics: tuple[str, ...],
+                 deadletter_topic: str, ready_max_lag_seconds: float) -> None:
+        self.history = history
+        self.views = views
+        self.catalog = catalog
+        self.kafka = kafka
+        self.ingestion_topics = ingestion_topics
+        self.deadletter_topic = deadletter_topic
+        self.ready_max_lag_seconds = ready_max_lag_seconds
+        self.alert_book = AlertBook(views)
+        views.create_tables(self.alert_book.create_statements())  # read before any projector ran
+
+    def gather(self) -> Status:
+        status = Status(checked_at=datetime.now(UTC))
+        try:
+            self._read_kafka(status)
+        except Exception as error:
+            status.problems.append(f"Kafka at {self.kafka.bootstrap_servers}: {_said(error)}")
+        try:
+            self._read_database(status)
+        except Exception as error:
+            status.problems.append(f"database: {_said(error)}")
+        return status
+
+    def _read_kafka(self, status: Status) -> None:
+        ranges = self.kafka.ranges([*self.ingestion_topics, self.deadletter_topic])
+        sources = {kafka_source(t, p): (t, p) for t, p in ranges if t != self.deadletter_topic}
+        try:
+            stored = self.history.recorder.positions(list(sources))
+        except Exception as error:
+            status.problems.append(f"database: {_said(error)}")
+            stored = None
+        if stored is not None:
+            status.partitions = [
+                PartitionLag(topic, partition, *ranges[(topic, partition)], stored.get(source))
+                for source, (topic, partition) in sorted(sources.items())
+            ]
+        status.dead_letters = sum(end - first for (topic, _), (first, end) in ranges.items()
+                                  if topic == self.deadletter_topic)
+
+    def _read_database(self, status: Status) -> None:
+        recorded = status.recorded = self.history.recorder.max_notification_id() or 0
+        names = [ComplaintSlaProjection.name] + [
+            self.catalog.projection(name, self.catalog.generations(name)[0], create=False).name
+            for name in self.catalog.names
+        ]
+        for name in names:
+            position = self.views.position(name) or 0
+            seconds = 0.0
+            if position < recorded:
+                waiting = self.history.recorder.select_notifications(start=position + 1, limit=1)
+                if waiting:
+                    fact = self.history.facts_of(waiting, personal_data=False)[0]
+                    seconds = max(0.0, (status.checked_at - fact.timestamp).total_seconds())
+            status.projections.append(ProjectionLag(name, position, recorded - position, seconds))
+        with self.views.read() as db:
+            status.outbox_backlog = self.alert_book.backlog(db)
+            status.alerts = self.alert_book.counts(db)
+
+    def readiness(self) -> tuple[list[str], dict[str, Any]]:
+        """Fit to serve: Kafka and the database answer and no read model is further behind
+        than ``ready_max_lag_seconds``. The reasons it is not (none: it is), and the lag."""
+        status = self.gather()
+        reasons = list(status.problems)
+        reasons += [f"read model {p.name} is {p.seconds:.1f} s behind "
+                    f"(over {self.ready_max_lag_seconds:g} s)"
+                    for p in status.projections if p.seconds > self.ready_max_lag_seconds]
+        summary = {"consumer_lag": status.consumer_lag,
+                   "projection_lag_seconds": {p.name: round(p.seconds, 3)
+                                              for p in status.projections}}
+        return reasons, summary
+
+    def metrics(self) -> bytes:
+        """This process's counters (the global registry) and the lag, as Prometheus text."""
+        lag = CollectorRegistry(auto_describe=False)
+        lag.register(StatusCollector(self))
+        return generate_latest(REGISTRY) + generate_latest(lag)
+
+
+class StatusCollector(Collector):
+    """Consumer lag, projection lag, dead letters, outbox backlog and alerts as gauges."""
+
+    def __init__(self, status: ServiceStatus) -> None:
+        self.status = status
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        status = self.status.gather()
+        up = GaugeMetricFamily("crm_dependency_up", "Whether Kafka and the database answered "
+                               "this scrape (1) or not (0).", labels=["dependency"])
+        for dependency in ("Kafka", "database"):
+            failed = any(p.startswith(dependency) for p in status.problems)
+            up.add_metric([dependency.lower()], 0 if failed else 1)
+        yield up
+        lag = GaugeMetricFamily("crm_consumer_lag", "Messages on an ingestion partition not yet "
+                                "recorded in the history.", labels=["topic", "partition"])
+        for partition in status.partitions:
+            lag.add_metric([partition.topic, str(partition.partition)], partition.lag)
+        yield lag
+        if status.recorded is not None:
+            yield GaugeMetricFamily("crm_history_position", "Last notification id recorded in "
+                                    "the history.", value=status.recorded)
+        position = GaugeMetricFamily("crm_projection_position", "Last history position a "
+                                     "read model applied.", labels=["read_model"])
+        behind = GaugeMetricFamily("crm_projection_lag_events", "History positions a read model "
+                                   "has not applied yet.", labels=["read_model"])
+        seconds = GaugeMetricFamily("crm_projection_lag_seconds", "How long the oldest event a "
+                                    "read model has not applied has been recorded.",
+                                    labels=["read_model"])
+        for projection in status.projections:
+            position.add_metric([projection.name], projection.position)
+            behind.add_metric([projection.name], projection.behind)
+            seconds.add_metric([projection.name], projection.seconds)
+        yield from (position, behind, seconds)
+        if status.dead_letters is not None:
+            yield GaugeMetricFamily("crm_dead_letters", "Messages on the dead-letter topic.",
+                                    value=status.dead_letters)
+        if status.outbox_backlog is not None:
+            yield GaugeMetricFamily("crm_alert_outbox_backlog", "Alerts raised but not yet "
+                                    "published to the alerts topic.", value=status.outbox_backlog)
+        alerts = GaugeMetricFamily("crm_alerts", "Alerts in the alert book.",
+                                   labels=["kind", "status"])
+        for (kind, state), count in sorted(status.alerts.items()):
+            alerts.add_metric([kind, state], count)
+        yield alerts
+
+
+def exposition(status: ServiceStatus) -> bytes:
+    """This process's counters and the service's lag, in Prometheus' text format."""
+    lag = CollectorRegistry(auto_describe=False)
+    lag.register(StatusCollector(status))
+    return generate_latest(REGISTRY) + generate_latest(lag)
+
+
+
+
+def _said(error: Exception) -> str:
+    said, kind = str(error), type(error).__name__
+    return (said if said.startswith(kind) else f"{kind}: {said}".rstrip(": "))[:300]
