@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until(condition: Callable[[], Any], *, timeout: float = 60, what: str = "condition") -> Any:
+def wait_until(condition: Callable[[], Any], *, timeout: float = 60, what: str = "condition",
+               interval: float = 0.2) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
@@ -43,7 +45,7 @@ def wait_until(condition: Callable[[], Any], *, timeout: float = 60, what: str =
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
+        time.sleep(interval)
 
 
 class ServiceUnderTest:
@@ -217,10 +219,13 @@ def postgres_store(postgres_server: Settings) -> dict[str, str]:
     return {"CRM_STORE": "postgres", "CRM_POSTGRES_SCHEMA": f"t_{uuid.uuid4().hex[:12]}"}
 
 
-def _service(kafka_bootstrap: str, store: dict[str, str], tmp_path: Path) -> Iterator[ServiceUnderTest]:
+@contextmanager
+def service_under_test(store: dict[str, str], logs: Path,
+                       kafka_bootstrap: str | None = None) -> Iterator[ServiceUnderTest]:
+    """The service on ``store`` with topics and a consumer group of its own (deleted after)."""
     run = uuid.uuid4().hex[:8]
     env = {
-        "CRM_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "CRM_KAFKA_BOOTSTRAP": kafka_bootstrap or load_settings().kafka_bootstrap,
         "CRM_TOPIC_CONTACTS": f"t{run}.contacts",
         "CRM_TOPIC_ORDERS": f"t{run}.orders",
         "CRM_TOPIC_COMPLAINTS": f"t{run}.complaints",
@@ -232,13 +237,15 @@ def _service(kafka_bootstrap: str, store: dict[str, str], tmp_path: Path) -> Ite
         "CRM_PROJECTION_POLL_SECONDS": "0.05",
         **store,
     }
-    service = ServiceUnderTest(env, tmp_path)
+    if store.get("CRM_STORE") == "postgres" and "CRM_POSTGRES_SCHEMA" not in store:
+        env["CRM_POSTGRES_SCHEMA"] = f"t_{uuid.uuid4().hex[:12]}"
+    service = ServiceUnderTest(env, logs)
     ensure_topics(service.settings)
     try:
         yield service
     finally:
         service.close()
-        admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        admin = KafkaAdminClient(bootstrap_servers=service.settings.kafka_bootstrap)
         try:
             admin.delete_topics([*service.settings.ingestion_topics, service.settings.topic_deadletter,
                                  service.settings.topic_alerts])
@@ -249,10 +256,12 @@ def _service(kafka_bootstrap: str, store: dict[str, str], tmp_path: Path) -> Ite
 @pytest.fixture
 def service(kafka_bootstrap: str, store: dict[str, str], tmp_path: Path) -> Iterator[ServiceUnderTest]:
     """The service on each store backend."""
-    yield from _service(kafka_bootstrap, store, tmp_path)
+    with service_under_test(store, tmp_path, kafka_bootstrap) as running:
+        yield running
 
 
 @pytest.fixture
 def pg_service(kafka_bootstrap: str, postgres_store: dict[str, str], tmp_path: Path) -> Iterator[ServiceUnderTest]:
     """The service on PostgreSQL, the production store."""
-    yield from _service(kafka_bootstrap, postgres_store, tmp_path)
+    with service_under_test(postgres_store, tmp_path, kafka_bootstrap) as running:
+        yield running
