@@ -32,7 +32,11 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
 def _serve_metrics(settings: Settings) -> None:
     """This process's Prometheus counters on CRM_METRICS_PORT, if set (the API has /metrics)."""
     if settings.metrics_port:
-        prometheus_client.start_http_server(settings.metrics_port, addr=settings.api_host)
+        try:
+            prometheus_client.start_http_server(settings.metrics_port, addr=settings.api_host)
+        except OSError as error:
+            raise SettingsError(f"CRM_METRICS_PORT: cannot serve metrics on "
+                                f"{settings.api_host}:{settings.metrics_port}: {error.strerror}") from None
         log.info("metrics on http://%s:%d/metrics", settings.api_host, settings.metrics_port)
 
 
@@ -92,8 +96,8 @@ def run_projectors(settings: Settings) -> None:
     """Keep every read model following the customer history until stopped."""
     stop = threading.Event()
     _stop_on_signals(stop.set)
-    threads = start_projectors(settings, stop)
     _serve_metrics(settings)
+    threads = start_projectors(settings, stop)
     while any(thread.is_alive() for thread in threads):
         for thread in threads:
             thread.join(timeout=0.5)

@@ -209,7 +209,7 @@ def postgres_paused(settings: Settings) -> Iterator[None]:
     and every process of it, SIGCONT on exit."""
     with psycopg.connect(settings.postgres_dsn(), autocommit=True) as connection:
         backend = connection.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
-    status = Path(f"/proc/{backend}/status").read_text()
+        status = Path(f"/proc/{backend}/status").read_text()  # while the backend lives
     postmaster = next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:"))
     children = subprocess.run(["pgrep", "-P", postmaster], capture_output=True, text=True)
     stopped = [int(postmaster), *map(int, children.stdout.split())]

@@ -74,7 +74,8 @@ def test_operators_see_counts_lag_and_readiness_and_the_service_stops_gracefully
     assert any(reason.startswith("read model timeline is") for reason in waiting.json()["reasons"])
     assert waiting.json()["consumer_lag"] == 0
 
-    service.start("project")
+    service.env["CRM_METRICS_PORT"] = str(free_port())  # its own, or it stops naming the port
+    projector = service.start("project")
     ready = wait_until(lambda: (r := client.get("/readyz")).status_code == 200 and r,
                        what="/readyz to turn ready")
     assert ready.json()["status"] == "ready"
@@ -100,12 +101,16 @@ def test_operators_see_counts_lag_and_readiness_and_the_service_stops_gracefully
     assert f"dead letters on {s.topic_deadletter}: 2" in screen
     assert "timeline " in screen and "PROBLEM" not in screen
 
-    # SIGTERM: the consumer finishes what it holds and exits cleanly.
-    consumer.send_signal(signal.SIGTERM)
-    assert consumer.wait(timeout=30) == 0
+    # SIGTERM: each process finishes what it holds and exits cleanly.
+    for process, log, last_words in ((consumer, "consume.log", "ingestion stopped"),
+                                     (projector, "project.log", "projections stopped")):
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        lines = [json.loads(line) for line in (service.logs / log).read_text().splitlines()
+                 if line.startswith("{")]
+        assert lines and lines[-1]["message"] == last_words
     lines = [json.loads(line) for line in (service.logs / "consume.log").read_text().splitlines()
              if line.startswith("{")]
-    assert lines and lines[-1]["message"] == "ingestion stopped"
     dead = [line for line in lines if line["message"].startswith("dead-lettered")]
     assert {(d.get("event_id"), d.get("customer_id")) for d in dead} == {(None, None),
                                                                           ("o-bad", "C-3")}

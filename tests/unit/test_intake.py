@@ -10,6 +10,7 @@ import pytest
 
 from consumers.intake import kafka_source, sort_batch
 from schemas.examples import EXAMPLES
+from schemas.validation import without_inputs
 
 pytestmark = pytest.mark.unit
 
@@ -40,3 +41,20 @@ def test_every_offset_is_accounted_for_in_order() -> None:
     assert [(r.record.offset, r.reason[:20]) for r in intake.rejected] == [
         (11, "message value is not"), (12, "empty message: no va")
     ]
+
+
+def test_a_rejected_message_tells_what_it_claims_and_its_reason_loses_the_values() -> None:
+    wrong = dict(EXAMPLES["crm.order.placed"], id="o-bad", subject="C-7")
+    wrong["data"] = dict(wrong["data"], currency="euros, ann@example.com")
+    teleported = dict(wrong, type="crm.order.teleported")
+    binary = Record(3, b"{}", headers=[("ce_specversion", b"1.0"), ("ce_type", b"\xff")])
+    intake = sort_batch([Record(1, json.dumps(wrong).encode()),
+                         Record(2, json.dumps(teleported).encode()), binary, Record(4, b"[")],
+                        now=NOW, max_future=timedelta(days=1))
+    first = intake.rejected[0]
+    assert first.claimed == {"type": "crm.order.placed", "id": "o-bad", "subject": "C-7"}
+    assert "ann@example.com" in first.reason
+    assert without_inputs(first.reason) == "data.currency: must be an ISO 4217 currency code such as 'EUR'"
+    assert [r.declared_type for r in intake.rejected] == ["crm.order.placed", "unknown",
+                                                          "unknown", "unknown"]
+    assert intake.rejected[3].claimed == {}
