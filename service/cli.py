@@ -168,6 +168,56 @@ def _keys(settings: Settings, args: argparse.Namespace) -> None:
             print(f"{row['key_id']}  {row['role']:6}  {row['name']:24}  {row['created_at']}  {state}")
 
 
+def _deadletter(settings: Settings, args: argparse.Namespace) -> None:
+    """List, inspect and re-drive the dead-letter topic's messages."""
+    import json
+
+    from consumers.redrive import read_dead_letters, redrive
+
+    topic = settings.topic_deadletter
+    try:
+        letters = read_dead_letters(settings.kafka_bootstrap, topic,
+                                    reason=getattr(args, "reason", None),
+                                    names=getattr(args, "names", None) or [])
+    except ValueError as error:
+        raise SystemExit(f"crm-timeline deadletter: {error}") from None
+    if args.action == "list":
+        for letter in letters[-args.limit:] if args.limit else letters:
+            key = (letter.key or b"").decode("utf-8", "replace")[:24]
+            print(f"{letter.name:>10}  {letter.rejected_at[:19]}  "
+                  f"{letter.source_topic}/{letter.source_partition}@{letter.source_offset}  "
+                  f"{key:24}  {letter.reason[:100]}")
+        print(f"{len(letters)} dead letters on {topic}" if letters else f"no dead letters on {topic}")
+    elif args.action == "inspect":
+        if not letters:
+            raise SystemExit(f"crm-timeline deadletter: no dead letter {args.names[0]} on {topic}")
+        letter = letters[0]
+        print(f"dead letter {letter.name} on {topic}\n"
+              f"  rejected at   {letter.rejected_at}\n"
+              f"  came from     {letter.source_topic} partition {letter.source_partition} "
+              f"offset {letter.source_offset}\n"
+              f"  reason        {letter.reason}\n"
+              f"  key           {letter.key!r}")
+        for name, header in letter.headers:
+            print(f"  header        {name} = {header!r}")
+        try:
+            shown = json.dumps(json.loads(letter.value or b""), indent=2, ensure_ascii=False)
+        except ValueError:
+            shown = repr((letter.value or b"")[:2000])
+        print(f"  value\n{shown}")
+    else:
+        if not (args.names or args.reason or args.all):
+            raise SystemExit("crm-timeline deadletter redrive: name letters (PARTITION:OFFSET), "
+                             "or choose them with --reason TEXT, or --all")
+        if args.dry_run:
+            for letter in letters:
+                print(f"would re-drive {letter.name} to {letter.source_topic}: {letter.reason[:80]}")
+            return
+        count = redrive(settings.kafka_bootstrap, topic, letters)
+        print(f"re-drove {count} dead letters to their topics; the consumer stores each event "
+              f"id once, and dead-letters again what is still wrong")
+
+
 def _status(settings: Settings, args: argparse.Namespace) -> None:
     """Consumer lag, projection positions and lag, dead letters and alert outbox, one screen."""
     import dataclasses
@@ -281,6 +331,22 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = key_actions.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
     keys.set_defaults(run=_keys)
+
+    deadletter = commands.add_parser(
+        "deadletter", help="list, inspect and re-drive messages on the dead-letter topic")
+    letter_actions = deadletter.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = letter_actions.add_parser("list", help="one line per dead letter, oldest first")
+    listing.add_argument("--reason", help="only those whose reason contains this text")
+    listing.add_argument("--limit", type=int, default=0, help="only the newest N")
+    inspect = letter_actions.add_parser("inspect", help="one dead letter whole")
+    inspect.add_argument("names", nargs=1, metavar="PARTITION:OFFSET")
+    again = letter_actions.add_parser(
+        "redrive", help="publish dead letters again to their topics, as they came (after a fix)")
+    again.add_argument("names", nargs="*", metavar="PARTITION:OFFSET")
+    again.add_argument("--reason", help="those whose reason contains this text")
+    again.add_argument("--all", action="store_true", help="every dead letter")
+    again.add_argument("--dry-run", action="store_true", help="say what would be re-driven")
+    deadletter.set_defaults(run=_deadletter)
 
     status = commands.add_parser(
         "status", help="consumer lag, projection lag, dead letters and alert outbox, one screen")

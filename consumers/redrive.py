@@ -1,0 +1,109 @@
+"""Reading the dead-letter topic and re-driving its messages after a fix.
+
+A dead letter is named ``PARTITION:OFFSET`` on the dead-letter topic. Re-driving
+publishes its original key, value and headers to the topic it came from, plus a
+``dlq.redriven_from`` header naming the letter. That is safe to repeat: the
+consumer stores an event id once, so a letter stored already is not stored
+again, and one that is still wrong is dead-lettered again with a fresh reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+REDRIVEN_FROM = "dlq.redriven_from"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]  # as sent upstream, without the dlq.* ones
+    reason: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    rejected_at: str
+    redriven_from: str | None  # the letter it is a re-drive of, if it is one
+
+    @property
+    def name(self) -> str:
+        return f"{self.partition}:{self.offset}"
+
+    @classmethod
+    def of(cls, record: Any) -> DeadLetter:
+        headers = list(record.headers or ())
+        dlq = {k: (v or b"").decode("utf-8", "replace") for k, v in headers if k.startswith("dlq.")}
+        return cls(
+            partition=record.partition, offset=record.offset, key=record.key, value=record.value,
+            headers=tuple((k, v) for k, v in headers if not k.startswith("dlq.")),
+            reason=dlq.get("dlq.reason", "?"),
+            source_topic=dlq.get("dlq.topic", "?"),
+            source_partition=int(dlq.get("dlq.partition", -1)),
+            source_offset=int(dlq.get("dlq.offset", -1)),
+            rejected_at=dlq.get("dlq.rejected_at", "?"),
+            redriven_from=dlq.get(REDRIVEN_FROM),
+        )
+
+
+def parse_name(name: str) -> tuple[int, int]:
+    """``PARTITION:OFFSET`` as two numbers; ValueError with what was expected."""
+    partition, _, offset = name.partition(":")
+    if not (partition.isdigit() and offset.isdigit()):
+        raise ValueError(f"a dead letter is named PARTITION:OFFSET, e.g. 0:17 (got {name!r})")
+    return int(partition), int(offset)
+
+
+def read_to_end(bootstrap_servers: str, topic: str) -> list[Any]:
+    """Every record of ``topic`` from the beginning to its end now (never waiting for more)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
+                             enable_auto_commit=False, client_id="crm-timeline-reader")
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        end = consumer.end_offsets(partitions)
+        records: list[Any] = []
+        while any(consumer.position(tp) < end[tp] for tp in partitions):
+            for batch in consumer.poll(timeout_ms=1000).values():
+                records += [r for r in batch if r.offset < end[TopicPartition(r.topic, r.partition)]]
+        return records
+    finally:
+        consumer.close()
+
+
+def read_dead_letters(bootstrap_servers: str, topic: str, *, reason: str | None = None,
+                      names: Sequence[str] = ()) -> list[DeadLetter]:
+    """The letters on ``topic``, oldest first; only those whose reason contains ``reason``,
+    or those ``names`` names, if given."""
+    wanted = {parse_name(n) for n in names}
+    letters = [DeadLetter.of(record) for record in read_to_end(bootstrap_servers, topic)]
+    return sorted((letter for letter in letters
+                   if (reason is None or reason.lower() in letter.reason.lower())
+                   and (not wanted or (letter.partition, letter.offset) in wanted)),
+                  key=lambda letter: (letter.rejected_at, letter.partition, letter.offset))
+
+
+def redrive(bootstrap_servers: str, topic: str, letters: Sequence[DeadLetter]) -> int:
+    """Publish each letter as it came to its source topic; return how many Kafka acknowledged."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
+                             client_id="crm-timeline-redrive")
+    try:
+        sent = [producer.send(letter.source_topic, key=letter.key, value=letter.value,
+                              headers=[*letter.headers,
+                                       (REDRIVEN_FROM, f"{topic}:{letter.name}".encode())])
+                for letter in letters]
+        producer.flush()
+        for delivery in sent:
+            delivery.get(timeout=30)
+        return len(sent)
+    finally:
+        producer.close()
