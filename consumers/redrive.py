@@ -9,11 +9,13 @@ again, and one that is still wrong is dead-lettered again with a fresh reason.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaTimeoutError
 
 REDRIVEN_FROM = "dlq.redriven_from"
 
@@ -60,8 +62,12 @@ def parse_name(name: str) -> tuple[int, int]:
     return int(partition), int(offset)
 
 
-def read_to_end(bootstrap_servers: str, topic: str) -> list[Any]:
-    """Every record of ``topic`` from the beginning to its end now (never waiting for more)."""
+def read_to_end(bootstrap_servers: str, topic: str, *, stall_seconds: float = 30) -> list[Any]:
+    """Every record of ``topic`` from the beginning to its end now (never waiting for more).
+
+    Raises KafkaTimeoutError when nothing arrives for ``stall_seconds`` before the end: a
+    broker gone mid-read must not leave an operator's command hanging.
+    """
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
                              enable_auto_commit=False, client_id="crm-timeline-reader")
     try:
@@ -72,8 +78,15 @@ def read_to_end(bootstrap_servers: str, topic: str) -> list[Any]:
         consumer.seek_to_beginning()
         end = consumer.end_offsets(partitions)
         records: list[Any] = []
+        progressed = time.monotonic()
         while any(consumer.position(tp) < end[tp] for tp in partitions):
-            for batch in consumer.poll(timeout_ms=1000).values():
+            polled = consumer.poll(timeout_ms=1000)
+            if polled:
+                progressed = time.monotonic()
+            elif time.monotonic() - progressed > stall_seconds:
+                raise KafkaTimeoutError(f"no records from {topic} for {stall_seconds:.0f} s "
+                                        f"before its end ({len(records)} read)")
+            for batch in polled.values():
                 records += [r for r in batch if r.offset < end[TopicPartition(r.topic, r.partition)]]
         return records
     finally:
@@ -81,14 +94,20 @@ def read_to_end(bootstrap_servers: str, topic: str) -> list[Any]:
 
 
 def read_dead_letters(bootstrap_servers: str, topic: str, *, reason: str | None = None,
-                      names: Sequence[str] = ()) -> list[DeadLetter]:
+                      names: Sequence[str] = (), latest_only: bool = False) -> list[DeadLetter]:
     """The letters on ``topic``, oldest first; only those whose reason contains ``reason``,
-    or those ``names`` names, if given."""
+    or those ``names`` names, if given.
+
+    ``latest_only`` leaves out letters that were re-driven and rejected again: their newer
+    copy stands for them, and re-driving both would double the message at each re-drive.
+    """
     wanted = {parse_name(n) for n in names}
     letters = [DeadLetter.of(record) for record in read_to_end(bootstrap_servers, topic)]
+    superseded = {letter.redriven_from for letter in letters} if latest_only else set()
     return sorted((letter for letter in letters
                    if (reason is None or reason.lower() in letter.reason.lower())
-                   and (not wanted or (letter.partition, letter.offset) in wanted)),
+                   and (not wanted or (letter.partition, letter.offset) in wanted)
+                   and f"{topic}:{letter.name}" not in superseded),
                   key=lambda letter: (letter.rejected_at, letter.partition, letter.offset))
 
 

@@ -171,26 +171,45 @@ def _keys(settings: Settings, args: argparse.Namespace) -> None:
 def _deadletter(settings: Settings, args: argparse.Namespace) -> None:
     """List, inspect and re-drive the dead-letter topic's messages."""
     import json
+    from typing import NoReturn
 
-    from consumers.redrive import read_dead_letters, redrive
+    from kafka.errors import KafkaError
+
+    from consumers.redrive import parse_name, read_dead_letters, redrive
+
+    def refuse(message: str) -> NoReturn:
+        """A usage error: exit 2 like argparse, so scripts can tell it from a Kafka failure."""
+        print(f"crm-timeline deadletter: {message}", file=sys.stderr)
+        raise SystemExit(2)
 
     topic = settings.topic_deadletter
+    names = getattr(args, "names", None) or []
+    if args.action == "redrive" and not (names or args.reason or args.all):
+        refuse("redrive: name letters (PARTITION:OFFSET), or choose them with --reason TEXT, "
+               "or --all")
     try:
+        # Chosen by reason or --all, a letter re-driven and rejected again is left to its copy.
         letters = read_dead_letters(settings.kafka_bootstrap, topic,
-                                    reason=getattr(args, "reason", None),
-                                    names=getattr(args, "names", None) or [])
+                                    reason=getattr(args, "reason", None), names=names,
+                                    latest_only=args.action == "redrive" and not names)
     except ValueError as error:
-        raise SystemExit(f"crm-timeline deadletter: {error}") from None
+        refuse(str(error))
+    except KafkaError as error:
+        raise SystemExit(f"crm-timeline deadletter: Kafka at {settings.kafka_bootstrap}: "
+                         f"{error}") from None
+    missing = sorted({parse_name(n) for n in names} - {(x.partition, x.offset) for x in letters})
+    if missing:
+        refuse(f"no dead letter {', '.join(f'{p}:{o}' for p, o in missing)} on {topic}")
     if args.action == "list":
         for letter in letters[-args.limit:] if args.limit else letters:
             key = (letter.key or b"").decode("utf-8", "replace")[:24]
             print(f"{letter.name:>10}  {letter.rejected_at[:19]}  "
                   f"{letter.source_topic}/{letter.source_partition}@{letter.source_offset}  "
                   f"{key:24}  {letter.reason[:100]}")
-        print(f"{len(letters)} dead letters on {topic}" if letters else f"no dead letters on {topic}")
+        shown = f" (the newest {args.limit} shown)" if 0 < args.limit < len(letters) else ""
+        print(f"{len(letters)} dead letters on {topic}{shown}" if letters
+              else f"no dead letters on {topic}")
     elif args.action == "inspect":
-        if not letters:
-            raise SystemExit(f"crm-timeline deadletter: no dead letter {args.names[0]} on {topic}")
         letter = letters[0]
         print(f"dead letter {letter.name} on {topic}\n"
               f"  rejected at   {letter.rejected_at}\n"
@@ -198,6 +217,8 @@ def _deadletter(settings: Settings, args: argparse.Namespace) -> None:
               f"offset {letter.source_offset}\n"
               f"  reason        {letter.reason}\n"
               f"  key           {letter.key!r}")
+        if letter.redriven_from:
+            print(f"  re-drive of   {letter.redriven_from}")
         for name, header in letter.headers:
             print(f"  header        {name} = {header!r}")
         try:
@@ -206,14 +227,17 @@ def _deadletter(settings: Settings, args: argparse.Namespace) -> None:
             shown = repr((letter.value or b"")[:2000])
         print(f"  value\n{shown}")
     else:
-        if not (args.names or args.reason or args.all):
-            raise SystemExit("crm-timeline deadletter redrive: name letters (PARTITION:OFFSET), "
-                             "or choose them with --reason TEXT, or --all")
         if args.dry_run:
             for letter in letters:
                 print(f"would re-drive {letter.name} to {letter.source_topic}: {letter.reason[:80]}")
+            print(f"{len(letters)} dead letters would be re-driven (dry run: nothing published)")
             return
-        count = redrive(settings.kafka_bootstrap, topic, letters)
+        try:
+            count = redrive(settings.kafka_bootstrap, topic, letters)
+        except KafkaError as error:
+            raise SystemExit(f"crm-timeline deadletter: re-driving to Kafka at "
+                             f"{settings.kafka_bootstrap} failed ({error}); re-driving again "
+                             "is safe") from None
         print(f"re-drove {count} dead letters to their topics; the consumer stores each event "
               f"id once, and dead-letters again what is still wrong")
 

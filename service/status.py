@@ -107,6 +107,8 @@ class KafkaOffsets:
 
 
 class ServiceStatus:
+    """The service's lag, gathered afresh from Kafka and the database at each call."""
+
     def __init__(self, history: CustomerHistory, views: ViewDatabase, catalog: RebuildCatalog,
                  kafka: KafkaOffsets, *, ingestion_topics: tuple[str, ...],
                  deadletter_topic: str, ready_max_lag_seconds: float) -> None:
