@@ -102,8 +102,8 @@ class Settings(BaseSettings):
         "all",
         pattern=r"^[a-z0-9_]+(,[a-z0-9_]+)*$",
         description="Read models this `project` process keeps: all, or names separated by "
-        "commas (timeline, customer360, complaint_sla, reports); run several processes with "
-        "disjoint sets to use more cores.",
+        "commas (timeline, customer360, complaint_sla, a report's name); run several "
+        "processes with disjoint sets to use more cores.",
     )
 
     loyalty_base_currency: str = Field(
