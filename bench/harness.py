@@ -66,6 +66,11 @@ def add_projector_arguments(parser: argparse.ArgumentParser, default: str) -> No
                         "(default 10: on 2 cores the first one's work goes first)")
 
 
+def projector_sets(projectors: str) -> list[str]:
+    """--projectors as one CRM_PROJECTIONS value per process ('others': all but the timeline)."""
+    return [chosen.replace("others", NOT_TIMELINE) for chosen in projectors.split(";")]
+
+
 def command_line() -> str:
     """How this benchmark was started, to print above its figures."""
     script = Path(sys.argv[0])
@@ -216,9 +221,8 @@ class Run:
     def spawn_projectors(self, projectors: str, nice: int) -> list[Service]:
         """``crm-timeline project`` processes as --projectors says ('others': all but the
         timeline); the second and later ones at ``nice``."""
-        return [self.spawn("project", CRM_PROJECTIONS=chosen.replace("others", NOT_TIMELINE),
-                           nice=nice if n else 0)
-                for n, chosen in enumerate(projectors.split(";"))]
+        return [self.spawn("project", CRM_PROJECTIONS=chosen, nice=nice if n else 0)
+                for n, chosen in enumerate(projector_sets(projectors))]
 
     def _drop_schema(self) -> None:
         try:

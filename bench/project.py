@@ -48,8 +48,8 @@ def main() -> int:
 
         views = bootstrap.build_views(settings, history)
         catalog = bootstrap.build_catalog(settings, history, views)
-        chosen = settings.model_copy(update={"projections": args.projectors.replace(
-            ";", ",").replace("others", harness.NOT_TIMELINE)})
+        chosen = settings.model_copy(
+            update={"projections": ",".join(harness.projector_sets(args.projectors))})
         names = [ComplaintSlaProjection.name] if chosen.projected(ComplaintSlaProjection.name) else []
         names += [catalog.projection(name, catalog.generations(name)[0], create=False).name
                   for name in catalog.names if chosen.projected(name)]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -75,11 +75,17 @@ class HistoryRecorder(ProcessRecorder, ABC):
 class RecordingOutcome:
     """What one call to :meth:`CustomerHistory.record` did, for logs and metrics."""
 
-    recorded: int
-    duplicates: int
-    already_seen: int
-    recorded_types: Counter[str] = field(default_factory=Counter)  # event type -> recorded
-    duplicate_types: Counter[str] = field(default_factory=Counter)  # event type -> duplicates
+    recorded_types: Counter[str]  # event type -> facts recorded
+    duplicate_types: Counter[str]  # event type -> facts not recorded: their id was already
+    already_seen: int  # positions recorded before (a re-delivered batch)
+
+    @property
+    def recorded(self) -> int:
+        return self.recorded_types.total()
+
+    @property
+    def duplicates(self) -> int:
+        return self.duplicate_types.total()
 
 
 class CustomerHistory(Application[UUID]):
@@ -177,11 +183,9 @@ class CustomerHistory(Application[UUID]):
             self._keys.update(dict.fromkeys(erased))
         recorded_types = Counter(f.event_type for f in to_store)
         return RecordingOutcome(
-            recorded=len(events),
-            duplicates=len(candidates) - len(to_store),
-            already_seen=len(facts) - len(fresh),
             recorded_types=recorded_types,
             duplicate_types=Counter(f.event_type for f in candidates) - recorded_types,
+            already_seen=len(facts) - len(fresh),
         )
 
     def _as_stored_facts(

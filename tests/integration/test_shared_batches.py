@@ -14,7 +14,7 @@ from service import runtime
 from service.settings import SettingsError
 from storage.views import SqlCursor, ViewDatabase
 from tests.events import NOW
-from tests.integration.conftest import Desk
+from tests.integration.conftest import Desk, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -83,10 +83,7 @@ def test_crm_projections_splits_the_read_models_between_projector_processes(desk
                                        stop)
     try:
         assert [t.name for t in threads] == ["projections"]
-        deadline = time.monotonic() + 30
-        while (desk.views.position("timeline") or 0) < last and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert desk.views.position("timeline") == last
+        wait_until(lambda: desk.views.position("timeline") == last, what="the timeline")
         assert not desk.views.position("customer360")
         assert not desk.views.position("complaint_sla")
     finally:
