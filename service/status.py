@@ -64,7 +64,11 @@ class Status:
     dead_letters: int | None = None
     outbox_backlog: int | None = None
     alerts: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, status) -> count
-    problems: list[str] = field(default_factory=list)
+    unreachable: dict[str, str] = field(default_factory=dict)  # "kafka"/"database" -> why
+
+    @property
+    def problems(self) -> list[str]:
+        return list(self.unreachable.values())
 
     @property
     def consumer_lag(self) -> int:
@@ -127,11 +131,11 @@ class ServiceStatus:
         try:
             self._read_kafka(status)
         except Exception as error:
-            status.problems.append(f"Kafka at {self.kafka.bootstrap_servers}: {_said(error)}")
+            status.unreachable["kafka"] = f"Kafka at {self.kafka.bootstrap_servers}: {_said(error)}"
         try:
             self._read_database(status)
         except Exception as error:
-            status.problems.append(f"database: {_said(error)}")
+            status.unreachable.setdefault("database", f"database: {_said(error)}")
         return status
 
     def _read_kafka(self, status: Status) -> None:
@@ -140,7 +144,7 @@ class ServiceStatus:
         try:
             stored = self.history.recorder.positions(list(sources))
         except Exception as error:
-            status.problems.append(f"database: {_said(error)}")
+            status.unreachable["database"] = f"database: {_said(error)}"
             stored = None
         if stored is not None:
             status.partitions = [
@@ -199,9 +203,8 @@ class StatusCollector(Collector):
         status = self.status.gather()
         up = GaugeMetricFamily("crm_dependency_up", "Whether Kafka and the database answered "
                                "this scrape (1) or not (0).", labels=["dependency"])
-        for dependency in ("Kafka", "database"):
-            failed = any(p.startswith(dependency) for p in status.problems)
-            up.add_metric([dependency.lower()], 0 if failed else 1)
+        for dependency in ("kafka", "database"):
+            up.add_metric([dependency], 0 if dependency in status.unreachable else 1)
         yield up
         lag = GaugeMetricFamily("crm_consumer_lag", "Messages on an ingestion partition not yet "
                                 "recorded in the history.", labels=["topic", "partition"])
