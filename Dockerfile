@@ -2,6 +2,10 @@
 FROM python:3.11-slim
 
 WORKDIR /app
+# The locked dependencies first (exact versions and hashes: what CI tested), in their
+# own layer, so a change to the code alone does not reinstall them.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY domain ./domain
 COPY storage ./storage
@@ -12,7 +16,7 @@ COPY api ./api
 COPY service ./service
 COPY outbox ./outbox
 COPY config ./config
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir --no-deps . \
     && useradd --system --uid 10001 crm
 USER crm
 
