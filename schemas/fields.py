@@ -9,10 +9,12 @@ the JSON Schema (ECMA-262) dialect, and the two must agree.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BeforeValidator,
     Field,
@@ -21,7 +23,10 @@ from pydantic import (
     WithJsonSchema,
 )
 
-CUSTOMER_ID_PATTERN = r"^\S(.*\S)?$"
+from schemas.text import FREE_TEXT_PATTERN, SINGLE_LINE_PATTERN, nfc
+
+#: One line, no whitespace at either end (and, like all text, no control characters).
+CUSTOMER_ID_PATTERN = r"^[^\s\x00-\x1f]([^\x00-\x1f]*[^\s\x00-\x1f])?$"
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 COUNTRY_PATTERN = r"^[A-Z]{2}$"
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Z]{2})?$"
@@ -36,7 +41,9 @@ RFC3339_PATTERN = rf"^{_LOCAL_DATE_TIME}([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])
 
 #: What a pattern means, for the reasons people read in the dead-letter topic.
 PATTERN_HINTS: dict[str, str] = {
-    CUSTOMER_ID_PATTERN: "must not start or end with whitespace",
+    CUSTOMER_ID_PATTERN: "must be one line that does not start or end with whitespace",
+    SINGLE_LINE_PATTERN: "must be one line: no tab, newline or other control character",
+    FREE_TEXT_PATTERN: "must not contain control characters other than tab and newline",
     CURRENCY_PATTERN: "must be an ISO 4217 currency code such as 'EUR'",
     COUNTRY_PATTERN: "must be an ISO 3166-1 alpha-2 country code such as 'DE'",
     LANGUAGE_PATTERN: "must be a language tag such as 'de' or 'de-AT'",
@@ -68,6 +75,17 @@ def _money(value: Any) -> Decimal:
     raise ValueError("must be a decimal string such as '129.90'")
 
 
+#: The earliest event time accepted: older times are typos or placeholders (0001-01-01),
+#: and date arithmetic near year 1 overflows.
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+
+
+def _not_before_1900(value: datetime) -> datetime:
+    if value < EARLIEST_TIME:
+        raise ValueError("must not be before 1900-01-01T00:00:00Z")
+    return value
+
+
 def _rfc3339(value: Any) -> Any:
     """``time`` must carry its UTC offset: a naive time is ambiguous by up to a day."""
     if not isinstance(value, str):
@@ -90,19 +108,30 @@ Money = Annotated[
 Rfc3339 = Annotated[
     AwareDatetime,
     BeforeValidator(_rfc3339),
-    WithJsonSchema({"type": "string", "format": "date-time", "pattern": RFC3339_PATTERN}),
+    AfterValidator(_not_before_1900),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": RFC3339_PATTERN,
+                    "description": "RFC 3339 with offset, not before 1900."}),
 ]
+#: Ids are compared in Unicode NFC (``schemas.text``); lengths count NFC characters.
+#: (The normaliser comes after the constraints: it wraps them, so it runs first.)
 CustomerId = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=CUSTOMER_ID_PATTERN)
+    str, StringConstraints(min_length=1, max_length=64, pattern=CUSTOMER_ID_PATTERN),
+    BeforeValidator(nfc),
 ]
-Id = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(max_length=2000)]
+Id = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=SINGLE_LINE_PATTERN),
+    BeforeValidator(nfc),
+]
+#: One line of text: a name, a category, an attribute value.
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200,
+                                             pattern=SINGLE_LINE_PATTERN)]
+#: Free text (summaries, comments, reasons, addresses): tab and newline allowed.
+Text = Annotated[str, StringConstraints(max_length=2000, pattern=FREE_TEXT_PATTERN)]
 Currency = Annotated[str, StringConstraints(pattern=CURRENCY_PATTERN)]
 Country = Annotated[str, StringConstraints(pattern=COUNTRY_PATTERN)]
 Language = Annotated[str, StringConstraints(pattern=LANGUAGE_PATTERN)]
 Email = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)]
-Phone = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+Phone = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=SINGLE_LINE_PATTERN)]
 JsonMediaType = Annotated[str, StringConstraints(pattern=JSON_MEDIA_TYPE_PATTERN)]
 #: JSON integers and booleans only: "245" or "yes" pass pydantic's lax mode, not the schema.
 StrictInt = Annotated[int, Strict()]

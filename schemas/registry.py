@@ -32,6 +32,12 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     "crm.survey.answered": p.SurveyAnswered,
 }
 
+#: Types that change who a customer is or erase them: only trusted publishers may send
+#: them (an HTTP key with an explicit permission; on Kafka, the accounts topic alone,
+#: whose writers Kafka ACLs restrict).
+PRIVILEGED_TYPES = frozenset({"crm.account.merged", "crm.account.unmerged",
+                              "crm.account.erasure_requested"})
+
 #: Default topic of each type family (surveys travel with contacts).
 TOPIC_FAMILIES: dict[str, str] = {
     "crm.account": "crm.accounts",

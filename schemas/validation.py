@@ -8,6 +8,7 @@ upstream team reads it, so it names the offending attribute or field (``subject`
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,18 +17,23 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from schemas.envelope import CloudEvent
+from schemas.envelope import CloudEvent, extension_problem
 from schemas.fields import JSON_MEDIA_TYPE_PATTERN, PATTERN_HINTS
 from schemas.registry import EVENT_TYPES
+from schemas.text import printable, text_problem
 
 _MAX_PROBLEMS = 3
 _MAX_SHOWN = 40
 
 
 class InvalidEvent(ValueError):
-    """A message that is not a valid CRM event; ``reason`` says why, for people."""
+    """A message that is not a valid CRM event; ``reason`` says why, for people.
+
+    The reason quotes what was sent; control characters in it are escaped
+    (``schemas.text.printable``), so it can be stored and shown as it is."""
 
     def __init__(self, reason: str) -> None:
+        reason = printable(reason, limit=1000)
         super().__init__(reason)
         self.reason = reason
 
@@ -126,17 +132,67 @@ def _human(delta: timedelta) -> str:
 _ABOUT_DUPLICATE = frozenset({"crm.account.merged", "crm.account.unmerged"})
 
 
-def parse_event(raw: Any, *, now: datetime, max_future: timedelta) -> ValidEvent:
+def _where(path: str, part: object) -> str:
+    return f"{path}.{part}" if path else str(part)
+
+
+#: How a forbidden character shows in JSON text as ``json.dumps(ensure_ascii=False)``
+#: writes it: an escape, or a lone surrogate as it is.
+_SUSPECT_JSON_TEXT = re.compile(r"\\(u00[01]|[bfr])|[\ud800-\udfff]")
+
+
+def hostile_value(raw: Any) -> str | None:
+    """Why some part of a decoded event can never be stored (None: nothing is), checked
+    before the schema so that every attribute, payload string, object key and extension
+    attribute, however deep, obeys ``schemas.text``'s free-text rules (single-line fields
+    refuse tab and newline through their schema patterns), and numbers are finite.
+
+    Most events are clean: the standard library's encoder writes an event in a few
+    microseconds, and only if its text shows a suspect escape or character, or it
+    cannot be written, is the event walked to say where."""
+    try:
+        if not _SUSPECT_JSON_TEXT.search(json.dumps(raw, ensure_ascii=False, allow_nan=False)):
+            return None
+    except (ValueError, TypeError, RecursionError):
+        pass
+    return _first_hostile(raw)
+
+
+def _first_hostile(raw: Any) -> str | None:
+    pending: list[tuple[str, Any]] = [("", raw)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str):
+            if problem := text_problem(value, free_text=True):
+                return f"{path or 'event'}: {problem}"
+        elif isinstance(value, dict | list):
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            children = []
+            for key, child in items:
+                if isinstance(key, str) and (problem := text_problem(key)):
+                    return f"{_where(path, key)}: the name {problem}"
+                children.append((_where(path, key), child))
+            pending += reversed(children)  # report the first problem in document order
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"{path or 'event'}: must be a finite number (got {value})"
+    return None
+
+
+def parse_event(raw: Any, *, now: datetime, max_future: timedelta,
+                text_checked: bool = False) -> ValidEvent:
     """Validate a decoded CloudEvent (a dict) and its payload.
 
     ``now`` is the receiver's clock; an event stamped more than ``max_future``
     after it comes from a broken clock, and would sort above every real event
-    of the timeline, so it is refused.
+    of the timeline, so it is refused. ``text_checked``: the caller knows that no
+    string in ``raw`` holds a character ``hostile_value`` looks for.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if not isinstance(raw, dict):
         raise InvalidEvent(f"expected a JSON object, got {type(raw).__name__}")
+    if problem := (None if text_checked else hostile_value(raw)) or extension_problem(raw):
+        raise InvalidEvent(problem)
     try:
         event = CloudEvent.model_validate(raw)
     except ValidationError as error:
@@ -166,25 +222,54 @@ def _no_constant(name: str) -> Any:
     raise InvalidEvent(f"not valid JSON: {name} is not a JSON value")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise InvalidEvent(f"not acceptable JSON: the number {text[:40]} is out of range")
+    return number
 
 
-def _json(value: bytes, what: str) -> Any:
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON leaves a repeated name's meaning to each parser (first wins, last wins, error):
+    an event two readers would read differently is refused."""
+    decoded = dict(pairs)
+    if len(decoded) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(name for name, _ in pairs if name in seen or seen.add(name))
+        raise InvalidEvent(f"not acceptable JSON: the name {repeated!r} appears twice in an object")
+    return decoded
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite,
+                            object_pairs_hook=_unique_names)
+
+
+def decode_json(value: bytes, what: str = "message value") -> Any:
+    """JSON as this service reads it from anyone: UTF-8, no NaN or Infinity, no number
+    out of range, no name twice in an object; InvalidEvent says what is wrong."""
     try:
         return _DECODER.decode(value.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise InvalidEvent(f"{what} is not UTF-8: {error.reason} at byte {error.start}") from None
+    except InvalidEvent:
+        raise
     except json.JSONDecodeError as error:
         raise InvalidEvent(
             f"{what} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
     except RecursionError:
         raise InvalidEvent(f"{what} is not acceptable JSON: nested too deeply") from None
+    except ValueError as error:  # an integer of more digits than Python converts
+        raise InvalidEvent(f"{what} is not acceptable JSON: {str(error).split(':')[0]}") from None
 
 
 def parse_structured(value: bytes, *, now: datetime, max_future: timedelta) -> ValidEvent:
-    """Structured mode: the message value is the whole CloudEvent as JSON."""
-    return parse_event(_json(value, "message value"), now=now, max_future=max_future)
+    """Structured mode: the message value is the whole CloudEvent as JSON.
+
+    JSON text holds control characters and lone surrogates only as escapes, which
+    start with a backslash; most messages have none at all, and need no walk."""
+    return parse_event(decode_json(value, "message value"), now=now, max_future=max_future,
+                       text_checked=b"\\" not in value)
 
 
 def parse_binary(
@@ -204,7 +289,7 @@ def parse_binary(
     if isinstance(media_type, str) and not re.fullmatch(JSON_MEDIA_TYPE_PATTERN, media_type):
         hint = PATTERN_HINTS[JSON_MEDIA_TYPE_PATTERN]
         raise InvalidEvent(f"datacontenttype: {hint} (got {_shown(media_type)})")
-    raw["data"] = _json(value, "message value (data)")
+    raw["data"] = decode_json(value, "message value (data)")
     return parse_event(raw, now=now, max_future=max_future)
 
 
