@@ -28,6 +28,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from domain.history import Arrival
 from projections.complaint_sla import ComplaintSlaProjection
 from projections.replay import CUSTOMER_360
 from projections.reports import report_classes
@@ -275,7 +276,7 @@ def fill(history: Any, facts: Iterable[Any], *, total: int, chunk: int = 2000,
     with tqdm(total=total, desc="filling the store", unit="event", disable=not progress,
               file=sys.stderr) as bar:
         for fact in facts:
-            batch.append((source, done + len(batch), fact))
+            batch.append(Arrival(source, done + len(batch), fact))
             if len(batch) == chunk:
                 history.record(batch)
                 done += len(batch)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from kafka import KafkaConsumer
 
 from domain.facts import ReportedFact
+from domain.history import Arrival
 from service import bootstrap
 from service.settings import REPO_ROOT, load_settings
 from service.topics import ensure_topics
@@ -44,7 +45,7 @@ def main() -> None:
     first_due = datetime.now(UTC) + timedelta(seconds=8)
     dues = {f"K-{n}": first_due + timedelta(seconds=n) for n in range(args.complaints)}
     history.record([
-        ("bench:feed", n, ReportedFact(f"b-{n}", "crm.complaint.opened", "bench", f"C-{n}",
+        Arrival("bench:feed", n, ReportedFact(f"b-{n}", "crm.complaint.opened", "bench", f"C-{n}",
                                        due - timedelta(hours=1),
                                        {"complaint_id": complaint, "priority": "urgent"}))
         for n, (complaint, due) in enumerate(dues.items())

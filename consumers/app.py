@@ -2,9 +2,11 @@
 
 Delivery is decided here, not by FastStream's defaults (which commit before
 handling and start at the latest offset): one batch subscriber, no auto-commit,
-positions restored from the store on assignment, and on any storage failure
-the batch's partitions are rewound (``NACK_ON_ERROR``) and tried again. Poison
-never raises: it is dead-lettered and its offset stored like any other.
+positions restored from the store on assignment. Poison never raises: it is
+recorded as a dead letter with its offset (``consumers/storing.py`` finds the
+records the database itself refuses), and the relay publishes it. When the
+database is away, the batch's partitions are rewound and tried again after a
+capped backoff, with a log line now and then rather than a traceback each time.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,15 +23,18 @@ import anyio
 import prometheus_client
 from aiokafka import ConsumerRecord, TopicPartition
 from faststream import AckPolicy, FastStream
+from faststream.exceptions import NackMessage
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.specification import AsyncAPI
 
-from consumers.deadletter import DeadLetters
-from consumers.intake import Intake, kafka_source, sort_batch
+from consumers.deadletter import DeadLetterRelay
+from consumers.intake import claimed, kafka_source, sort_batch
 from consumers.positions import SeekToStoredPositions
-from domain.history import CustomerHistory, RecordingOutcome
+from consumers.storing import store_batch
+from domain.history import Arrival, CustomerHistory, RecordingOutcome
 from schemas.validation import without_inputs
+from storage.errors import RetryPacer
 
 log = logging.getLogger(__name__)
 
@@ -97,23 +102,21 @@ def _caught_up(records: tuple[ConsumerRecord, ...], consumer: Any) -> dict[str, 
     }
 
 
-def _log_dead_letters(intake: Intake) -> None:
-    for rejected in intake.rejected:
-        record = rejected.record
-        log.warning("dead-lettered %s/%d@%d: %s", record.topic, record.partition, record.offset,
-                    without_inputs(rejected.reason),
-                    extra={"event_id": rejected.claimed.get("id"),
-                           "customer_id": rejected.claimed.get("subject"),
-                           "event_type": rejected.declared_type})
+def _log_dead_letters(outcome: RecordingOutcome) -> None:
+    for letter in outcome.dead_letters:
+        said = claimed(letter.message) if letter.message is not None else {}
+        log.warning("dead-lettered %s@%d: %s", letter.source, letter.position,
+                    without_inputs(letter.reason or ""),
+                    extra={"event_id": said.get("id"), "customer_id": said.get("subject"),
+                           "event_type": letter.event_type})
 
 
-def _count(intake: Intake, outcome: RecordingOutcome) -> None:
+def _count(arrivals: Sequence[Arrival], outcome: RecordingOutcome) -> None:
     """Per-type counters of a batch once stored."""
-    dead = Counter(r.declared_type for r in intake.rejected)
-    consumed = Counter(f.event_type for _, _, f in intake.positions if f is not None) + dead
-    for metric, counts in ((EVENTS_CONSUMED, consumed), (EVENTS_STORED, outcome.recorded_types),
+    for metric, counts in ((EVENTS_CONSUMED, Counter(a.event_type for a in arrivals)),
+                           (EVENTS_STORED, outcome.recorded_types),
                            (EVENTS_DUPLICATE, outcome.duplicate_types),
-                           (EVENTS_DEAD_LETTERED, dead)):
+                           (EVENTS_DEAD_LETTERED, outcome.dead_letter_types)):
         for event_type, count in counts.items():
             metric.labels(event_type).inc(count)
 
@@ -128,13 +131,18 @@ def build_ingestion(
     batch_size: int,
     session_timeout_ms: int,
     max_future: timedelta,
+    accounts_topic: str | None = None,
     clock: Clock = utc_now,
     retry_pause_seconds: float = 1.0,
 ) -> FastStream:
+    """``accounts_topic``: the only topic that may carry merges, unmerges and erasure
+    requests (None: any); ``retry_pause_seconds``: the first pause after the database
+    failed a batch, doubling up to 30 s."""
     broker = KafkaBroker(
         bootstrap_servers, client_id="crm-timeline-ingestion", logger=log, log_level=logging.DEBUG
     )
-    dead_letters = DeadLetters(bootstrap_servers, deadletter_topic)
+    relay = DeadLetterRelay(history, bootstrap_servers, deadletter_topic)
+    pacer = RetryPacer("storing a batch", log, first_pause=retry_pause_seconds)
     # The listener needs the subscriber's consumer, which exists once it starts.
     listener = SeekToStoredPositions(history, lambda: subscriber.consumer)
 
@@ -158,39 +166,41 @@ def build_ingestion(
     broker.publisher(
         deadletter_topic,
         title="crm-deadletter",
-        description="Rejected messages: original key, value and headers, plus dlq.reason, "
-        "dlq.topic, dlq.partition, dlq.offset and dlq.rejected_at headers.",
+        description="Rejected messages, each once per key `topic/partition/offset`: the "
+        "original value and headers, the original key in dlq.key, plus dlq.reason, dlq.topic, "
+        "dlq.partition, dlq.offset and dlq.rejected_at headers.",
     )
 
     @subscriber
     async def ingest(message: KafkaMessage) -> None:
         records: tuple[ConsumerRecord, ...] = message.raw_message  # type: ignore[assignment]
-        intake = sort_batch(records, now=clock(), max_future=max_future)
+        arrivals = sort_batch(records, now=clock(), max_future=max_future,
+                              accounts_topic=accounts_topic)
         caught_up = _caught_up(records, message.consumer)
         try:
-            if intake.rejected:
-                await dead_letters.publish(intake.rejected)
-                _log_dead_letters(intake)
-            outcome = await anyio.to_thread.run_sync(history.record, intake.positions, caught_up)
-        except Exception:
-            log.exception("storing a batch of %d records failed; rewinding", len(records))
-            await asyncio.sleep(retry_pause_seconds)
-            raise
-        _count(intake, outcome)
+            outcome = await anyio.to_thread.run_sync(store_batch, history, arrivals, caught_up)
+        except Exception as error:  # the database is away: rewind, and try again after a pause
+            await asyncio.sleep(pacer.failed(error))
+            raise NackMessage() from error
+        pacer.succeeded()
+        if outcome.dead_letters:
+            relay.wake()
+            _log_dead_letters(outcome)
+        _count(arrivals, outcome)
         log.debug(
             "batch of %d: %d recorded, %d duplicates, %d dead-lettered, %d already stored",
             len(records),
             outcome.recorded,
             outcome.duplicates,
-            len(intake.rejected),
+            outcome.dead_lettered,
             outcome.already_seen,
         )
 
     return FastStream(
         broker,
         logger=log,
-        on_startup=[dead_letters.start],
-        after_shutdown=[dead_letters.stop],
+        after_startup=[relay.start],
+        after_shutdown=[relay.stop],
         specification=AsyncAPI(
             title="CRM customer timeline: ingestion",
             description="CloudEvents about customers in; rejected messages to the dead-letter topic.",

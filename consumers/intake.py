@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import Protocol
 
 import orjson
 
 from domain.facts import FACT_CLASSES, ReportedFact
+from domain.history import Arrival, Message
+from schemas.registry import PRIVILEGED_TYPES
+from schemas.text import printable
 from schemas.validation import InvalidEvent, ValidEvent, parse_kafka_message
 
 log = logging.getLogger(__name__)
@@ -33,59 +34,60 @@ def kafka_source(topic: str, partition: int) -> str:
     return f"kafka:{topic}/{partition}"
 
 
-@dataclass
-class Rejected:
-    """A message that cannot be stored, kept whole so that nothing is lost."""
-
-    record: KafkaRecord
-    reason: str
-
-    @cached_property
-    def claimed(self) -> dict[str, str]:
-        """The CloudEvent ``type``, ``id`` and ``subject`` the message claims, as far as
-        they can be read (ce_* headers, else the JSON body): for logs and counters."""
-        claimed: dict[str, object] = {}
-        try:
-            body = orjson.loads(self.record.value or b"")
-            if isinstance(body, dict):
-                claimed.update(body)
-        except orjson.JSONDecodeError:
-            pass
-        for name, header in self.record.headers or ():
-            if name.startswith("ce_"):
-                claimed[name[3:]] = (header or b"").decode("utf-8", "replace")
-        return {k: v[:200] for k in ("type", "id", "subject")
-                if isinstance(v := claimed.get(k), str)}
-
-    @property
-    def declared_type(self) -> str:
-        """The event type claimed if it is one of ours, else 'unknown': poison cannot
-        invent metric label values."""
-        claimed = self.claimed.get("type")
-        return claimed if claimed in FACT_CLASSES else "unknown"
+def parse_kafka_source(source: str) -> tuple[str, int]:
+    """(topic, partition) of a ``kafka_source`` name."""
+    topic, _, partition = source.removeprefix("kafka:").rpartition("/")
+    return topic, int(partition)
 
 
-@dataclass
-class Intake:
-    """``positions``: (source, offset, fact or None for a rejected message), in batch order."""
+def claimed(message: Message) -> dict[str, str]:
+    """The CloudEvent ``type``, ``id`` and ``subject`` a message claims, as far as they can
+    be read (ce_* headers, else the JSON body), escaped and cut short: for logs and counters."""
+    found: dict[str, object] = {}
+    try:
+        body = orjson.loads(message.value or b"")
+        if isinstance(body, dict):
+            found.update(body)
+    except orjson.JSONDecodeError:
+        pass
+    for name, header in message.headers:
+        if name.startswith("ce_"):
+            found[name[3:]] = (header or b"").decode("utf-8", "replace")
+    return {k: printable(v) for k in ("type", "id", "subject") if isinstance(v := found.get(k), str)}
 
-    positions: list[tuple[str, int, ReportedFact | None]] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
+
+def declared_type(message: Message) -> str:
+    """The event type claimed if it is one of ours, else 'unknown': poison cannot invent
+    metric label values."""
+    claimed_type = claimed(message).get("type")
+    return claimed_type if claimed_type in FACT_CLASSES else "unknown"
 
 
 def sort_batch(
-    records: Sequence[KafkaRecord], *, now: datetime, max_future: timedelta
-) -> Intake:
-    intake = Intake()
+    records: Sequence[KafkaRecord], *, now: datetime, max_future: timedelta,
+    accounts_topic: str | None = None,
+) -> list[Arrival]:
+    """Every record, in batch order, as the fact it reports or the reason it reports none.
+
+    ``accounts_topic``, if given, is the only topic that may carry the privileged types
+    (merges, unmerges, erasure requests: ``schemas.registry.PRIVILEGED_TYPES``)."""
+    arrivals = []
     for record in records:
         source = kafka_source(record.topic, record.partition)
+        message = Message(record.key, record.value, tuple(record.headers or ()))
         fact_or_reason = _read(record, now=now, max_future=max_future)
+        if (accounts_topic is not None and isinstance(fact_or_reason, ReportedFact)
+                and fact_or_reason.event_type in PRIVILEGED_TYPES
+                and record.topic != accounts_topic):
+            fact_or_reason = (f"type {fact_or_reason.event_type} is accepted only on "
+                              f"{accounts_topic}, whose publishers Kafka ACLs restrict "
+                              f"(got it on {record.topic})")
         if isinstance(fact_or_reason, str):
-            intake.rejected.append(Rejected(record, fact_or_reason))
-            intake.positions.append((source, record.offset, None))
+            arrivals.append(Arrival(source, record.offset, None, message, fact_or_reason,
+                                    claimed_type=declared_type(message)))
         else:
-            intake.positions.append((source, record.offset, fact_or_reason))
-    return intake
+            arrivals.append(Arrival(source, record.offset, fact_or_reason, message))
+    return arrivals
 
 
 def _read(record: KafkaRecord, *, now: datetime, max_future: timedelta) -> ReportedFact | str:
@@ -98,7 +100,7 @@ def _read(record: KafkaRecord, *, now: datetime, max_future: timedelta) -> Repor
         return error.reason
     except Exception as error:  # a validator bug must not stall the partition either
         log.exception("validating %s@%d failed unexpectedly", record.topic, record.offset)
-        return f"could not be validated: {type(error).__name__}: {error}"
+        return printable(f"could not be validated: {type(error).__name__}: {error}", 500)
     return reported_fact(valid)
 
 

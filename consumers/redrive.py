@@ -1,6 +1,8 @@
 """Reading the dead-letter topic and re-driving its messages after a fix.
 
-A dead letter is named ``PARTITION:OFFSET`` on the dead-letter topic. Re-driving
+A dead letter is named ``PARTITION:OFFSET`` on the dead-letter topic. The relay
+publishes each rejected message at least once under one key (its source
+``topic/partition/offset``); readers keep the first copy of each key. Re-driving
 publishes its original key, value and headers to the topic it came from, plus a
 ``dlq.redriven_from`` header naming the letter. That is safe to repeat: the
 consumer stores an event id once, so a letter stored already is not stored
@@ -10,12 +12,14 @@ again, and one that is still wrong is dead-lettered again with a fresh reason.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaTimeoutError
+
+from consumers.deadletter import KEY_HEADER
 
 REDRIVEN_FROM = "dlq.redriven_from"
 
@@ -24,7 +28,7 @@ REDRIVEN_FROM = "dlq.redriven_from"
 class DeadLetter:
     partition: int
     offset: int
-    key: bytes | None
+    key: bytes | None  # the original message's key
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]  # as sent upstream, without the dlq.* ones
     reason: str
@@ -38,12 +42,18 @@ class DeadLetter:
     def name(self) -> str:
         return f"{self.partition}:{self.offset}"
 
+    @property
+    def identity(self) -> tuple[str, int, int]:
+        """The rejected message it stands for: copies of one letter share it."""
+        return self.source_topic, self.source_partition, self.source_offset
+
     @classmethod
     def of(cls, record: Any) -> DeadLetter:
         headers = list(record.headers or ())
         dlq = {k: (v or b"").decode("utf-8", "replace") for k, v in headers if k.startswith("dlq.")}
         return cls(
-            partition=record.partition, offset=record.offset, key=record.key, value=record.value,
+            partition=record.partition, offset=record.offset,
+            key=next((v for k, v in headers if k == KEY_HEADER), None), value=record.value,
             headers=tuple((k, v) for k, v in headers if not k.startswith("dlq.")),
             reason=dlq.get("dlq.reason", "?"),
             source_topic=dlq.get("dlq.topic", "?"),
@@ -102,13 +112,22 @@ def read_dead_letters(bootstrap_servers: str, topic: str, *, reason: str | None 
     copy stands for them, and re-driving both would double the message at each re-drive.
     """
     wanted = {parse_name(n) for n in names}
-    letters = [DeadLetter.of(record) for record in read_to_end(bootstrap_servers, topic)]
+    letters = list(first_copies(DeadLetter.of(r) for r in read_to_end(bootstrap_servers, topic)))
     superseded = {letter.redriven_from for letter in letters} if latest_only else set()
     return sorted((letter for letter in letters
                    if (reason is None or reason.lower() in letter.reason.lower())
                    and (not wanted or (letter.partition, letter.offset) in wanted)
                    and f"{topic}:{letter.name}" not in superseded),
                   key=lambda letter: (letter.rejected_at, letter.partition, letter.offset))
+
+
+def first_copies(letters: Iterable[DeadLetter]) -> Iterator[DeadLetter]:
+    """Each rejected message once: the relay may publish a letter again after a crash."""
+    seen: set[tuple[str, int, int]] = set()
+    for letter in letters:
+        if letter.identity not in seen:
+            seen.add(letter.identity)
+            yield letter
 
 
 def redrive(bootstrap_servers: str, topic: str, letters: Sequence[DeadLetter]) -> int:

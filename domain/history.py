@@ -10,6 +10,11 @@ duplicates nothing: the positions and ids already say what is stored.
 Personal fields are sealed under the customer's key (``domain/personal_data.py``);
 keys are created, and destroyed on an erasure request, in that same transaction,
 so no fact is ever stored under a key the store does not hold.
+
+A message that carries no fact to store (invalid, or a merge over the limits of
+``domain/merges.py``) is recorded as a dead letter in that same transaction too,
+with its position: it is queued for the dead-letter topic exactly once, however
+often its batch is delivered again.
 """
 
 from __future__ import annotations
@@ -17,14 +22,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, ProcessRecorder, StoredEvent, Tracking
 
-from domain.facts import FACT_CLASSES, CustomerFact, ReportedFact, customer_stream_id
+from domain.facts import FACT_CLASSES, CustomerFact, ReportedFact, customer_stream_id, stored_topic
+from domain.merges import MergeForest
 from domain.personal_data import ERASURE_REQUESTED, SEALED, CustomerKey, new_key, seal, unseal
 from schemas.registry import personal_fields
 
@@ -34,15 +41,72 @@ _CONFLICT_ATTEMPTS = 5
 _REMEMBERED_STREAMS = 200_000
 
 
+_MERGES = frozenset({"crm.account.merged", "crm.account.unmerged"})
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message as it was received: its bytes and headers, kept whole for a dead letter."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One position of a source: the fact it reports, or (``fact`` None) the reason why not.
+
+    ``message`` is the message as received, so that a fact the history cannot
+    store after all (a merge over the limits, a value the database refuses) is
+    dead-lettered as it came. ``claimed_type`` is the type an invalid message
+    claims (for counters; "unknown" when it is none of ours).
+    """
+
+    source: str
+    position: int
+    fact: ReportedFact | None = None
+    message: Message | None = None
+    reason: str | None = None
+    claimed_type: str = "unknown"
+
+    @property
+    def event_type(self) -> str:
+        return self.fact.event_type if self.fact is not None else self.claimed_type
+
+    def refused(self, reason: str) -> Arrival:
+        """This arrival dead-lettered instead of stored."""
+        return replace(self, fact=None, reason=reason, claimed_type=self.event_type)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A rejected message recorded with its source position, queued for the dead-letter
+    topic; ``published_at`` is None until the broker has acknowledged it."""
+
+    source: str
+    position: int
+    message: Message
+    reason: str
+    rejected_at: datetime
+    published_at: datetime | None = None
+
+
 class HistoryRecorder(ProcessRecorder, ABC):
     """What the history needs of its store beyond the library's process recorder.
 
     ``insert_events`` also accepts ``positions`` (tracking records, several per
     transaction), ``event_ids`` (recorded in a unique index), ``new_keys``
-    (customer keys by stream, inserted: a key that exists already is a conflict)
-    and ``erased`` (streams whose key is destroyed), written in the same
-    transaction as the events. Implemented per backend in ``storage/``.
+    (customer keys by stream, inserted: a key that exists already is a conflict),
+    ``erased`` (streams whose key is destroyed), ``dead_letters`` (inserted once per
+    source position) and ``merges`` (merge pointers set, or removed where None),
+    written in the same transaction as the events. Implemented per backend in
+    ``storage/``.
     """
+
+    #: Set by ``create_table`` when it created the merge pointers' table just now, so the
+    #: history fills it from the merges stored before it existed.
+    merges_table_created = False
 
     @abstractmethod
     def customer_keys(self, stream_ids: Sequence[UUID]) -> dict[UUID, bytes | None]:
@@ -70,6 +134,28 @@ class HistoryRecorder(ProcessRecorder, ABC):
         """Every stored event of the given streams (of the given topics, if any; past the
         version ``after`` names for a stream, if it does), in stream order (one query)."""
 
+    @abstractmethod
+    def merge_links(self, customer_ids: Sequence[str]) -> dict[str, str]:
+        """Every merge pointer (duplicate -> survivor) of the groups holding these ids."""
+
+    @abstractmethod
+    def source_progress(self) -> dict[str, datetime]:
+        """Per source, when a batch last advanced its recorded position."""
+
+    @abstractmethod
+    def lease_dead_letters(self, limit: int, seconds: float) -> list[DeadLetter]:
+        """Dead letters not yet published nor leased by another relay, oldest first, leased
+        for ``seconds`` (a relay that dies leaves them to the others once that passes)."""
+
+    @abstractmethod
+    def mark_dead_letters_published(self, letters: Sequence[tuple[str, int]],
+                                    at: datetime) -> None:
+        """Note (source, position) letters as acknowledged by the broker."""
+
+    @abstractmethod
+    def dead_letter_counts(self) -> tuple[int, int]:
+        """(dead letters recorded, of which not yet published)."""
+
 
 @dataclass(frozen=True)
 class RecordingOutcome:
@@ -77,6 +163,7 @@ class RecordingOutcome:
 
     recorded_types: Counter[str]  # event type -> facts recorded
     duplicate_types: Counter[str]  # event type -> facts not recorded: their id was already
+    dead_letters: tuple[Arrival, ...]  # arrivals recorded as dead letters, not before
     already_seen: int  # positions recorded before (a re-delivered batch)
 
     @property
@@ -86,6 +173,21 @@ class RecordingOutcome:
     @property
     def duplicates(self) -> int:
         return self.duplicate_types.total()
+
+    @property
+    def dead_lettered(self) -> int:
+        return len(self.dead_letters)
+
+    @property
+    def dead_letter_types(self) -> Counter[str]:
+        """Claimed type -> messages recorded as dead letters."""
+        return Counter(a.event_type for a in self.dead_letters)
+
+    def __add__(self, other: RecordingOutcome) -> RecordingOutcome:
+        return RecordingOutcome(self.recorded_types + other.recorded_types,
+                                self.duplicate_types + other.duplicate_types,
+                                self.dead_letters + other.dead_letters,
+                                self.already_seen + other.already_seen)
 
 
 class CustomerHistory(Application[UUID]):
@@ -104,6 +206,8 @@ class CustomerHistory(Application[UUID]):
         # Keys per stream, remembered by the same reasoning (None: erased). Readers
         # never remember keys: an erasure must take effect in every process at once.
         self._keys: dict[UUID, CustomerKey | None] = {}
+        if self.recorder.merges_table_created:
+            self.backfill_merges()
 
     def construct_recorder(self) -> HistoryRecorder:
         recorder = self.factory.process_recorder()
@@ -123,20 +227,20 @@ class CustomerHistory(Application[UUID]):
 
     def record(
         self,
-        facts: Sequence[tuple[str, int, ReportedFact | None]],
+        arrivals: Sequence[Arrival],
         caught_up: Mapping[str, bool] | None = None,
     ) -> RecordingOutcome:
-        """Record facts read from positioned sources, each at most once.
+        """Record arrivals from positioned sources, each position at most once.
 
-        ``facts`` are ``(source, position, fact)`` in source order; ``fact`` is
-        None for a position that carries no fact to store (a dead-lettered
-        message) but must still be marked as done. Positions already recorded
-        are skipped (a re-delivered batch), as are event ids already recorded
-        (an upstream duplicate).
+        ``arrivals`` are in source order. Positions already recorded are skipped
+        (a re-delivered batch), as are facts whose event id is already recorded (an
+        upstream duplicate). An arrival without a fact, and a merge over the limits,
+        is recorded as a dead letter. ``caught_up`` says, per source, whether these
+        arrivals reach the end of what the source held.
         """
         for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
             try:
-                return self._record_once(facts, caught_up or {})
+                return self._record_once(arrivals, caught_up or {})
             except IntegrityError:
                 # Another writer recorded some of these first (a rebalance, a
                 # retry after a lost commit acknowledgement): forget what we
@@ -148,45 +252,93 @@ class CustomerHistory(Application[UUID]):
         raise AssertionError("unreachable")
 
     def _record_once(
-        self,
-        facts: Sequence[tuple[str, int, ReportedFact | None]],
-        caught_up: Mapping[str, bool],
+        self, arrivals: Sequence[Arrival], caught_up: Mapping[str, bool]
     ) -> RecordingOutcome:
-        done = self.recorder.positions(sorted({source for source, _, _ in facts}))
-        fresh = [(s, p, f) for s, p, f in facts if p > done.get(s, -1)]
+        done = self.recorder.positions(sorted({a.source for a in arrivals}))
+        fresh = [a for a in arrivals if a.position > done.get(a.source, -1)]
         new_positions: dict[str, int] = {}
-        for source, position, _ in fresh:
-            new_positions[source] = max(position, new_positions.get(source, -1))
+        for arrival in fresh:
+            new_positions[arrival.source] = max(arrival.position,
+                                                new_positions.get(arrival.source, -1))
 
-        candidates = [fact for _, _, fact in fresh if fact is not None]
-        known = self.recorder.known_event_ids([f.event_id for f in candidates])
-        to_store: list[ReportedFact] = []
-        for fact in candidates:
+        candidates = [(a, a.fact) for a in fresh if a.fact is not None]
+        known = self.recorder.known_event_ids([f.event_id for _, f in candidates])
+        unique: list[tuple[Arrival, ReportedFact]] = []
+        for arrival, fact in candidates:
             if fact.event_id not in known:
                 known.add(fact.event_id)  # a duplicate inside the same batch
-                to_store.append(fact)
+                unique.append((arrival, fact))
+        facts, refused, merges = self._check_merges(unique)
+        letters = [a for a in fresh if a.fact is None] + refused
 
-        sealed, new_keys, erased = self._seal(to_store)
-        events = self._as_stored_facts(to_store, sealed)
+        sealed, new_keys, erased = self._seal(facts)
+        events = self._as_stored_facts(facts, sealed)
         if events or new_positions:
             self.events.put(
                 events,
                 positions=[Tracking(s, p) for s, p in new_positions.items()],
-                event_ids=[f.event_id for f in to_store],
+                event_ids=[f.event_id for f in facts],
                 caught_up={s: c for s, c in caught_up.items() if s in new_positions},
                 new_keys={stream: key.secret for stream, key in new_keys.items()},
                 erased=erased,
+                dead_letters=_dead_letters(letters),
+                merges=merges,
             )
             for event in events:
                 self._versions[event.originator_id] = event.originator_version
             self._keys.update(new_keys)
             self._keys.update(dict.fromkeys(erased))
-        recorded_types = Counter(f.event_type for f in to_store)
+        recorded_types = Counter(f.event_type for f in facts)
         return RecordingOutcome(
             recorded_types=recorded_types,
-            duplicate_types=Counter(f.event_type for f in candidates) - recorded_types,
-            already_seen=len(facts) - len(fresh),
+            duplicate_types=Counter(f.event_type for _, f in candidates)
+            - Counter(f.event_type for _, f in unique),
+            dead_letters=tuple(letters),
+            already_seen=len(arrivals) - len(fresh),
         )
+
+    def _check_merges(
+        self, arrivals: list[tuple[Arrival, ReportedFact]]
+    ) -> tuple[list[ReportedFact], list[Arrival], dict[str, str | None]]:
+        """The facts to store, the merges refused (over the limits of ``domain.merges``:
+        dead letters), and the merge pointers that change, in arrival order."""
+        if not any(f.event_type in _MERGES for _, f in arrivals):
+            return [f for _, f in arrivals], [], {}
+        forest = MergeForest(self.recorder.merge_links(
+            [i for _, f in arrivals if f.event_type in _MERGES
+             for i in (f.customer_id, f.data["duplicate_customer_id"])]))
+        kept: list[ReportedFact] = []
+        refused: list[Arrival] = []
+        for arrival, fact in arrivals:
+            if fact.event_type == "crm.account.merged":
+                reason = forest.refusal(fact.customer_id, fact.data["duplicate_customer_id"])
+                if reason is not None:
+                    refused.append(arrival.refused(reason))
+                    continue
+                forest.merge(fact.customer_id, fact.data["duplicate_customer_id"])
+            elif fact.event_type == "crm.account.unmerged":
+                forest.unmerge(fact.customer_id, fact.data["duplicate_customer_id"])
+            kept.append(fact)
+        return kept, refused, forest.changed
+
+    def backfill_merges(self) -> int:
+        """Fill the merge pointers' table from the merges stored before it existed; return
+        how many merge facts were read."""
+        topics = [stored_topic(t) for t in sorted(_MERGES)]
+        forest, position, count = MergeForest({}), 0, 0
+        while batch := self.recorder.select_notifications(
+                start=position, limit=1000, topics=topics, inclusive_of_start=False):
+            for fact in self.facts_of(batch, personal_data=False):
+                duplicate = fact.data["duplicate_customer_id"]
+                if fact.event_type == "crm.account.merged":
+                    forest.merge(fact.customer_id, duplicate)
+                else:
+                    forest.unmerge(fact.customer_id, duplicate)
+                count += 1
+            position = batch[-1].id
+        if forest.changed:
+            self.recorder.insert_events([], merges=forest.changed)
+        return count
 
     def _as_stored_facts(
         self, facts: list[ReportedFact], data: list[dict[str, Any]]
@@ -278,6 +430,12 @@ class CustomerHistory(Application[UUID]):
         by_stream = {customer_stream_id(customer_id): customer_id for customer_id in customer_ids}
         versions = self.recorder.stream_versions(list(by_stream))
         return {customer_id: versions.get(sid, 0) for sid, customer_id in by_stream.items()}
+
+
+def _dead_letters(arrivals: Sequence[Arrival]) -> list[DeadLetter]:
+    now = datetime.now(UTC)
+    return [DeadLetter(a.source, a.position, a.message or Message(None, None),
+                       a.reason or "rejected", now) for a in arrivals]
 
 
 def _keys(secrets: Mapping[UUID, bytes | None]) -> dict[UUID, CustomerKey | None]:

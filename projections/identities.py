@@ -6,16 +6,17 @@ Merges chain (a survivor may itself be merged later): a customer's *root* is the
 end of its chain, and the root's *group* is every id whose chain ends there.
 Facts stay filed under the id they were sent for; views read whole groups, so
 an unmerge needs no rewriting of history. The table is written by the customer
-360 projection, in its transactions.
+360 projection, in its transactions. Groups stay within the limits of
+``domain/merges.py``, checked when a merge arrives; a chain past them (stored
+before the check existed) raises, and the fact that made it is set aside.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from domain.merges import MAX_MERGE_DEPTH
 from storage.views import SqlCursor, ViewDatabase, generation_table
-
-_MAX_CHAIN = 100
 
 
 class Identities:
@@ -50,19 +51,27 @@ class Identities:
         return result
 
     def root(self, db: SqlCursor, customer_id: str) -> str:
-        current = customer_id
-        for _ in range(_MAX_CHAIN):
-            db.execute(f"SELECT survivor_id FROM {self.table} WHERE duplicate_id = %s", [current])
-            row = db.fetchone()
-            if row is None:
-                return current
-            current = row["survivor_id"]
-        raise RuntimeError(f"merge chain of {customer_id} is longer than {_MAX_CHAIN}")
+        """The end of ``customer_id``'s chain, in one query."""
+        db.execute(
+            f"WITH RECURSIVE up(id, hops) AS (SELECT CAST(%s AS TEXT), 0 UNION ALL"
+            f" SELECT a.survivor_id, up.hops + 1 FROM {self.table} a"
+            f" JOIN up ON a.duplicate_id = up.id WHERE up.hops <= %s)"
+            " SELECT id, hops FROM up ORDER BY hops DESC LIMIT 1",
+            [customer_id, MAX_MERGE_DEPTH],
+        )
+        row = db.fetchone()
+        assert row is not None
+        if row["hops"] > MAX_MERGE_DEPTH:
+            raise RuntimeError(f"the merge chain of {customer_id!r} is longer than "
+                               f"{MAX_MERGE_DEPTH} merges (domain.merges.MAX_MERGE_DEPTH)")
+        return row["id"]
 
     def group(self, db: SqlCursor, root: str) -> list[str]:
         """The root first, then every id merged into it, directly or through others."""
         members, frontier = [root], [root]
-        while frontier:
+        for _ in range(MAX_MERGE_DEPTH + 1):
+            if not frontier:
+                break
             marks = ", ".join(["%s"] * len(frontier))
             db.execute(
                 f"SELECT duplicate_id FROM {self.table} WHERE survivor_id IN ({marks})"

@@ -146,6 +146,7 @@ def build_ingestion_app(
         batch_size=settings.consumer_batch_size,
         session_timeout_ms=settings.consumer_session_timeout_ms,
         max_future=timedelta(seconds=settings.max_future_seconds),
+        accounts_topic=settings.topic_accounts,
         clock=clock,
     )
 

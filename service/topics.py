@@ -5,6 +5,7 @@ from __future__ import annotations
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from consumers.deadletter import MAX_LETTER_BYTES
 from service.settings import Settings
 
 
@@ -16,8 +17,12 @@ def ensure_topics(settings: Settings) -> list[str]:
         missing = [name for name in wanted if name not in set(admin.list_topics())]
         created = []
         for name in missing:
+            # A dead letter is its message plus dlq.* headers: the topic takes more than the
+            # broker's default, so a message that filled an ingestion topic still fits.
+            configs = ({"max.message.bytes": str(MAX_LETTER_BYTES)}
+                       if name == settings.topic_deadletter else {})
             try:
-                admin.create_topics([NewTopic(name, settings.topic_partitions, 1)])
+                admin.create_topics([NewTopic(name, settings.topic_partitions, 1, topic_configs=configs)])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass

@@ -9,6 +9,7 @@ the cost. Nothing reads the new notification ids back, so none are returned.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +19,9 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from domain.history import HistoryRecorder
+from domain.history import DeadLetter, HistoryRecorder, Message
+from domain.merges import MAX_MERGE_DEPTH
+from storage.codec import decode_headers, encode_headers, from_micros, to_micros
 
 
 class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
@@ -44,11 +47,73 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
             )
         )
         self.sources_table = Identifier(f"{events_table_name}_sources"[:63])
-        self.sql_create_statements.append(
+        self.sql_create_statements += [
             SQL(
                 "CREATE TABLE IF NOT EXISTS {}.{} (source text PRIMARY KEY, caught_up boolean NOT NULL)"
-            ).format(schema, self.sources_table)
-        )
+            ).format(schema, self.sources_table),
+            # When a batch last advanced the source's position (stalls show in /readyz).
+            SQL("ALTER TABLE {}.{} ADD COLUMN IF NOT EXISTS advanced_at bigint").format(
+                schema, self.sources_table),
+        ]
+        self.letters_table = Identifier(f"{events_table_name}_dead_letters"[:63])
+        self.sql_create_statements += [
+            SQL("CREATE TABLE IF NOT EXISTS {}.{} (source text NOT NULL, position bigint NOT NULL,"
+                " key bytea, value bytea, headers bytea NOT NULL, reason text NOT NULL,"
+                " rejected_at bigint NOT NULL, published_at bigint, leased_until bigint,"
+                " PRIMARY KEY (source, position))").format(schema, self.letters_table),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {}.{} (rejected_at) WHERE published_at IS NULL"
+                ).format(Identifier(f"{events_table_name}_dead_letters_pending"[:63]),
+                         schema, self.letters_table),
+        ]
+        self._merges_name = f"{events_table_name}_merges"[:63]
+        self.merges_table = Identifier(self._merges_name)
+        self.sql_create_statements += [
+            SQL("CREATE TABLE IF NOT EXISTS {}.{} (duplicate_id text PRIMARY KEY,"
+                " survivor_id text NOT NULL)").format(schema, self.merges_table),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {}.{} (survivor_id)").format(
+                Identifier(f"{events_table_name}_merges_survivor"[:63]), schema,
+                self.merges_table),
+        ]
+        self._insert_letters = SQL(
+            "INSERT INTO {}.{} (source, position, key, value, headers, reason, rejected_at)"
+            " SELECT * FROM unnest(%b::text[], %b::bigint[], %b::bytea[], %b::bytea[],"
+            " %b::bytea[], %b::text[], %b::bigint[]) ON CONFLICT (source, position) DO NOTHING"
+        ).format(schema, self.letters_table)
+        # Relays of several consumers share the table: each leases the letters it publishes.
+        self._lease_letters = SQL(
+            "UPDATE {}.{} AS l SET leased_until = %s FROM (SELECT source, position FROM {}.{}"
+            " WHERE published_at IS NULL AND (leased_until IS NULL OR leased_until < %s)"
+            " ORDER BY rejected_at, source, position LIMIT %s FOR UPDATE SKIP LOCKED) AS due"
+            " WHERE l.source = due.source AND l.position = due.position"
+            " RETURNING l.source, l.position, l.key, l.value, l.headers, l.reason, l.rejected_at"
+        ).format(schema, self.letters_table, schema, self.letters_table)
+        self._publish_letters = SQL(
+            "UPDATE {}.{} SET published_at = %s FROM unnest(%b::text[], %b::bigint[])"
+            " AS done(source, position) WHERE {}.source = done.source"
+            " AND {}.position = done.position"
+        ).format(schema, self.letters_table, self.letters_table, self.letters_table)
+        self._count_letters = SQL(
+            "SELECT count(*) AS recorded, count(*) FILTER (WHERE published_at IS NULL) AS pending"
+            " FROM {}.{}").format(schema, self.letters_table)
+        self._set_merges = SQL(
+            "INSERT INTO {}.{} (duplicate_id, survivor_id) SELECT * FROM unnest(%b::text[],"
+            " %b::text[]) ON CONFLICT (duplicate_id) DO UPDATE SET survivor_id = excluded.survivor_id"
+        ).format(schema, self.merges_table)
+        self._drop_merges = SQL("DELETE FROM {}.{} WHERE duplicate_id = ANY(%b::text[])").format(
+            schema, self.merges_table)
+        self._select_merge_links = SQL(
+            "WITH RECURSIVE up(id, hops) AS ("
+            " SELECT unnest(%b::text[]), 0"
+            " UNION SELECT m.survivor_id, up.hops + 1 FROM {}.{} m JOIN up ON m.duplicate_id = up.id"
+            " WHERE up.hops <= %s),"
+            " down(id, hops) AS ("
+            " SELECT id, 0 FROM up"
+            " UNION SELECT m.duplicate_id, down.hops + 1 FROM {}.{} m JOIN down"
+            " ON m.survivor_id = down.id WHERE down.hops <= %s)"
+            " SELECT duplicate_id, survivor_id FROM {}.{}"
+            " WHERE survivor_id IN (SELECT id FROM down)"
+        ).format(schema, self.merges_table, schema, self.merges_table, schema, self.merges_table)
+        self._merges_exist = SQL("SELECT to_regclass(%s::text) IS NOT NULL AS found")
         self.keys_table = Identifier(f"{events_table_name}_keys"[:63])
         self.sql_create_statements.append(
             SQL("CREATE TABLE IF NOT EXISTS {}.{} (originator_id uuid PRIMARY KEY, key bytea)").format(
@@ -71,10 +136,11 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
         ).format(schema, Identifier(self.events_table_name),
                  Identifier(datastore.originator_id_type))
         self._upsert_source = SQL(
-            "INSERT INTO {}.{} (source, caught_up) VALUES (%s, %s) "
-            "ON CONFLICT (source) DO UPDATE SET caught_up = excluded.caught_up"
+            "INSERT INTO {}.{} (source, caught_up, advanced_at) VALUES (%s, %s, %s) "
+            "ON CONFLICT (source) DO UPDATE SET caught_up = excluded.caught_up,"
+            " advanced_at = excluded.advanced_at"
         ).format(schema, self.sources_table)
-        self._select_sources = SQL("SELECT source, caught_up FROM {}.{}").format(
+        self._select_sources = SQL("SELECT source, caught_up, advanced_at FROM {}.{}").format(
             schema, self.sources_table
         )
         self._insert_ids = SQL("INSERT INTO {}.{} (event_id) SELECT unnest(%b::text[])").format(
@@ -111,8 +177,22 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
         if event_ids:
             curs.execute(self._insert_ids, (list(event_ids),))
         caught_up: Mapping[str, bool] = kwargs.get("caught_up", {})
+        now = to_micros(datetime.now(UTC))
         for source, done in caught_up.items():
-            curs.execute(self._upsert_source, (source, done))
+            curs.execute(self._upsert_source, (source, done, now))
+        letters: Sequence[DeadLetter] = kwargs.get("dead_letters", ())
+        if letters:
+            curs.execute(self._insert_letters, (
+                [x.source for x in letters], [x.position for x in letters],
+                [x.message.key for x in letters], [x.message.value for x in letters],
+                [encode_headers(x.message.headers) for x in letters],
+                [x.reason for x in letters], [to_micros(x.rejected_at) for x in letters]))
+        merges: Mapping[str, str | None] = kwargs.get("merges", {})
+        linked = {d: s for d, s in merges.items() if s is not None}
+        if linked:
+            curs.execute(self._set_merges, (list(linked), list(linked.values())))
+        if len(linked) < len(merges):
+            curs.execute(self._drop_merges, ([d for d, s in merges.items() if s is None],))
         new_keys: Mapping[UUID, bytes] = kwargs.get("new_keys", {})
         if new_keys:
             curs.execute(self._insert_keys, (list(new_keys), list(new_keys.values())))
@@ -144,10 +224,56 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
     ) -> None:
         return None
 
+    def create_table(self) -> None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._merges_exist,
+                         (f'"{self.datastore.schema}"."{self._merges_name}"',))
+            existed = curs.fetchone()["found"]  # type: ignore[index]
+        super().create_table()
+        self.merges_table_created = not existed
+
     def sources_caught_up(self) -> dict[str, bool]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._select_sources)
             return {row["source"]: row["caught_up"] for row in curs.fetchall()}
+
+    def source_progress(self) -> dict[str, datetime]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_sources)
+            return {row["source"]: from_micros(row["advanced_at"]) for row in curs.fetchall()
+                    if row["advanced_at"] is not None}
+
+    def merge_links(self, customer_ids: Sequence[str]) -> dict[str, str]:
+        if not customer_ids:
+            return {}
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_merge_links,
+                         (list(customer_ids), MAX_MERGE_DEPTH + 1, MAX_MERGE_DEPTH + 1))
+            return {row["duplicate_id"]: row["survivor_id"] for row in curs.fetchall()}
+
+    def lease_dead_letters(self, limit: int, seconds: float) -> list[DeadLetter]:
+        now = datetime.now(UTC)
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._lease_letters, (to_micros(now) + int(seconds * 1e6),
+                                               to_micros(now), limit))
+            letters = [DeadLetter(row["source"], row["position"],
+                                  Message(_bytes(row["key"]), _bytes(row["value"]),
+                                          decode_headers(bytes(row["headers"]))),
+                                  row["reason"], from_micros(row["rejected_at"]))
+                       for row in curs.fetchall()]
+        return sorted(letters, key=lambda x: (x.rejected_at, x.source, x.position))
+
+    def mark_dead_letters_published(self, letters: Sequence[tuple[str, int]],
+                                    at: datetime) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._publish_letters, (to_micros(at), [s for s, _ in letters],
+                                                 [p for _, p in letters]))
+
+    def dead_letter_counts(self) -> tuple[int, int]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._count_letters)
+            row = curs.fetchone()
+            return (int(row["recorded"]), int(row["pending"])) if row else (0, 0)
 
     def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
         if not event_ids:
@@ -197,3 +323,7 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._select_positions, (list(names),))
             return {row["application_name"]: row["notification_id"] for row in curs.fetchall()}
+
+
+def _bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)

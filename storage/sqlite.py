@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent, Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteProcessRecorder
 
-from domain.history import HistoryRecorder
+from domain.history import DeadLetter, HistoryRecorder, Message
+from domain.merges import MAX_MERGE_DEPTH
+from storage.codec import decode_headers, encode_headers, from_micros, to_micros
 
 
 def _marks(values: Sequence[object]) -> str:
@@ -23,6 +27,8 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
         self.event_ids_table = f"{events_table_name}_ids"
         self.sources_table = f"{events_table_name}_sources"
         self.keys_table = f"{events_table_name}_keys"
+        self.letters_table = f"{events_table_name}_dead_letters"
+        self.merges_table = f"{events_table_name}_merges"
         super().__init__(datastore, events_table_name=events_table_name)
 
     def construct_create_table_statements(self) -> list[str]:
@@ -34,7 +40,28 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
             "(source TEXT PRIMARY KEY, caught_up INTEGER NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {self.keys_table} "
             "(originator_id TEXT PRIMARY KEY, key BLOB) WITHOUT ROWID",
+            f"CREATE TABLE IF NOT EXISTS {self.letters_table} (source TEXT NOT NULL,"
+            " position INTEGER NOT NULL, key BLOB, value BLOB, headers BLOB NOT NULL,"
+            " reason TEXT NOT NULL, rejected_at INTEGER NOT NULL, published_at INTEGER,"
+            " leased_until INTEGER, PRIMARY KEY (source, position))",
+            f"CREATE TABLE IF NOT EXISTS {self.merges_table} "
+            "(duplicate_id TEXT PRIMARY KEY, survivor_id TEXT NOT NULL) WITHOUT ROWID",
+            f"CREATE INDEX IF NOT EXISTS {self.merges_table}_survivor"
+            f" ON {self.merges_table} (survivor_id)",
         ]
+
+    def create_table(self) -> None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?",
+                      [self.merges_table])
+            existed = c.fetchone() is not None
+        super().create_table()
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"SELECT name FROM pragma_table_info('{self.sources_table}')")
+            if "advanced_at" not in {row[0] for row in c.fetchall()}:
+                # When a batch last advanced the source's position (stalls show in /readyz).
+                c.execute(f"ALTER TABLE {self.sources_table} ADD COLUMN advanced_at INTEGER")
+        self.merges_table_created = not existed
 
     def _insert_events(
         self,
@@ -51,11 +78,29 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
             [(event_id,) for event_id in event_ids],
         )
         caught_up: Mapping[str, bool] = kwargs.get("caught_up", {})
+        now = to_micros(datetime.now(UTC))
         c.executemany(
-            f"INSERT INTO {self.sources_table} (source, caught_up) VALUES (?, ?) "
-            "ON CONFLICT (source) DO UPDATE SET caught_up = excluded.caught_up",
-            [(source, int(done)) for source, done in caught_up.items()],
+            f"INSERT INTO {self.sources_table} (source, caught_up, advanced_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (source) DO UPDATE SET caught_up = excluded.caught_up,"
+            " advanced_at = excluded.advanced_at",
+            [(source, int(done), now) for source, done in caught_up.items()],
         )
+        letters: Sequence[DeadLetter] = kwargs.get("dead_letters", ())
+        c.executemany(
+            f"INSERT INTO {self.letters_table} (source, position, key, value, headers, reason,"
+            " rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, position) DO NOTHING",
+            [(x.source, x.position, x.message.key, x.message.value,
+              encode_headers(x.message.headers), x.reason, to_micros(x.rejected_at))
+             for x in letters],
+        )
+        merges: Mapping[str, str | None] = kwargs.get("merges", {})
+        c.executemany(
+            f"INSERT INTO {self.merges_table} (duplicate_id, survivor_id) VALUES (?, ?)"
+            " ON CONFLICT (duplicate_id) DO UPDATE SET survivor_id = excluded.survivor_id",
+            [(d, s) for d, s in merges.items() if s is not None],
+        )
+        c.executemany(f"DELETE FROM {self.merges_table} WHERE duplicate_id = ?",
+                      [(d,) for d, s in merges.items() if s is None])
         new_keys: Mapping[UUID, bytes] = kwargs.get("new_keys", {})
         c.executemany(
             f"INSERT INTO {self.keys_table} (originator_id, key) VALUES (?, ?)",
@@ -73,6 +118,58 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT source, caught_up FROM {self.sources_table}")
             return {row[0]: bool(row[1]) for row in c.fetchall()}
+
+    def source_progress(self) -> dict[str, datetime]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT source, advanced_at FROM {self.sources_table}"
+                      " WHERE advanced_at IS NOT NULL")
+            return {row[0]: from_micros(row[1]) for row in c.fetchall()}
+
+    def merge_links(self, customer_ids: Sequence[str]) -> dict[str, str]:
+        links: dict[str, str] = {}
+        for chunk in _chunks(customer_ids):
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(
+                    f"WITH RECURSIVE up(id, hops) AS (SELECT value, 0 FROM json_each(?)"
+                    f" UNION SELECT m.survivor_id, up.hops + 1 FROM {self.merges_table} m"
+                    " JOIN up ON m.duplicate_id = up.id WHERE up.hops <= ?),"
+                    " down(id, hops) AS (SELECT id, 0 FROM up"
+                    f" UNION SELECT m.duplicate_id, down.hops + 1 FROM {self.merges_table} m"
+                    " JOIN down ON m.survivor_id = down.id WHERE down.hops <= ?)"
+                    f" SELECT duplicate_id, survivor_id FROM {self.merges_table}"
+                    " WHERE survivor_id IN (SELECT id FROM down)",
+                    [json.dumps(chunk), MAX_MERGE_DEPTH + 1, MAX_MERGE_DEPTH + 1],
+                )
+                links.update({row[0]: row[1] for row in c.fetchall()})
+        return links
+
+    def lease_dead_letters(self, limit: int, seconds: float) -> list[DeadLetter]:
+        now = to_micros(datetime.now(UTC))
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"SELECT source, position, key, value, headers, reason, rejected_at"
+                      f" FROM {self.letters_table} WHERE published_at IS NULL"
+                      " AND (leased_until IS NULL OR leased_until < ?)"
+                      " ORDER BY rejected_at, source, position LIMIT ?", [now, limit])
+            letters = [DeadLetter(row[0], row[1], Message(row[2], row[3], decode_headers(row[4])),
+                                  row[5], from_micros(row[6])) for row in c.fetchall()]
+            c.executemany(f"UPDATE {self.letters_table} SET leased_until = ?"
+                          " WHERE source = ? AND position = ?",
+                          [(now + int(seconds * 1e6), x.source, x.position) for x in letters])
+        return letters
+
+    def mark_dead_letters_published(self, letters: Sequence[tuple[str, int]],
+                                    at: datetime) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.executemany(f"UPDATE {self.letters_table} SET published_at = ?"
+                          " WHERE source = ? AND position = ?",
+                          [(to_micros(at), source, position) for source, position in letters])
+
+    def dead_letter_counts(self) -> tuple[int, int]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT count(*), coalesce(sum(published_at IS NULL), 0)"
+                      f" FROM {self.letters_table}")
+            recorded, pending = c.fetchone()
+            return int(recorded), int(pending)
 
     def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()

@@ -12,25 +12,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
+from storage.codec import to_micros
+
+__all__ = ["Row", "SqlCursor", "ViewDatabase", "generation_name", "generation_table", "to_micros"]
+
 Dialect = Literal["postgres", "sqlite"]
 #: The PostgreSQL advisory lock held while creating tables (see service/bootstrap.py).
 SCHEMA_LOCK = 0x63726D74
 Row = dict[str, Any]
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_micros(moment: datetime) -> int:
-    """Microseconds since the epoch: an exact, portable, sortable event time."""
-    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def generation_table(name: str, generation: int) -> str:
@@ -95,6 +90,10 @@ class SqlCursor:
                              [table])
             _COLUMN_TYPES[table] = {row["attname"]: row["type"] for row in self.raw.fetchall()}
         return _COLUMN_TYPES[table]
+
+    def rowcount(self) -> int:
+        """Rows the last statement changed."""
+        return int(self.raw.rowcount)
 
     def fetchall(self) -> list[Row]:
         rows = self.raw.fetchall()

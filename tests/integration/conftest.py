@@ -25,6 +25,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient
 
 from domain.facts import ReportedFact
+from domain.history import Arrival
 from service import bootstrap
 from service.settings import REPO_ROOT, Settings, load_settings
 from service.topics import ensure_topics
@@ -185,7 +186,7 @@ class Desk:
         batch = []
         for fact in facts:
             self.offset += 1
-            batch.append(("test:feed", self.offset, fact))
+            batch.append(Arrival("test:feed", self.offset, fact))
         self.history.record(batch)
         for projector in self.projectors:
             projector.catch_up()

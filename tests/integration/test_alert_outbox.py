@@ -9,6 +9,7 @@ import pytest
 from kafka import KafkaConsumer
 
 from domain.facts import ReportedFact
+from domain.history import Arrival
 from service import bootstrap
 from tests.events import NOW
 from tests.integration.conftest import ServiceUnderTest
@@ -41,7 +42,7 @@ def test_alerts_reach_kafka_once_per_id_even_when_the_relay_dies_before_marking(
     service = pg_service
     projectors = bootstrap.build_projectors(service.settings, service.history, service.views)
     service.history.record([
-        ("test:feed", n, ReportedFact(f"k-{n}", "crm.complaint.opened", "tests", f"C-{n}",
+        Arrival("test:feed", n, ReportedFact(f"k-{n}", "crm.complaint.opened", "tests", f"C-{n}",
                                       NOW - timedelta(hours=10), {"complaint_id": f"K-{n}", "priority": "high"}))
         for n in range(3)
     ])

@@ -103,4 +103,6 @@ def test_poison_goes_to_the_dead_letter_topic_and_the_partition_goes_on(
         headers = dict(letter.headers)
         assert headers["trace"] == b"\x00\xff"  # original headers kept byte for byte
         assert headers["dlq.topic"] == s.topic_orders.encode()
-        assert letter.key == key.encode()
+        assert headers["dlq.key"] == key.encode()  # the original key
+        source = f"{s.topic_orders}/{headers['dlq.partition'].decode()}/{headers['dlq.offset'].decode()}"
+        assert letter.key == source.encode()  # the letter's identity

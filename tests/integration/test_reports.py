@@ -19,6 +19,7 @@ import projections.customer360
 from domain.complaints import Complaint, record_complaint_fact
 from domain.customer360 import Policies
 from domain.facts import ReportedFact
+from domain.history import Arrival
 from projections import replay
 from projections.runner import Projector
 from service import bootstrap, loadgen, sample
@@ -110,7 +111,7 @@ def expected_complaints(facts, policies: Policies):
 def test_reports_added_after_the_facts_are_built_by_replay_and_equal_plain_loops(desk: Desk) -> None:
     facts = sample_facts(200)
     assert len(facts) > 3000
-    desk.history.record([("test:feed", n, f) for n, f in enumerate(facts)])
+    desk.history.record([Arrival("test:feed", n, f) for n, f in enumerate(facts)])
     catalog = bootstrap.build_catalog(desk.settings, desk.history, desk.views)
     for name in catalog.reports:
         result = replay.replay(catalog, name)
@@ -145,7 +146,7 @@ def test_reports_added_after_the_facts_are_built_by_replay_and_equal_plain_loops
 
 def test_a_replay_killed_halfway_resumes_and_ends_with_the_same_result(desk: Desk, store) -> None:
     facts = sample_facts(300)
-    desk.history.record([("test:feed", n, f) for n, f in enumerate(facts)])
+    desk.history.record([Arrival("test:feed", n, f) for n, f in enumerate(facts)])
     env = {**store, "PYTHONPATH": str(REPO_ROOT)}
     command = [sys.executable, "-m", "service.cli", "replay", "registration_cohorts",
                "--batch-size", "5"]
@@ -234,7 +235,7 @@ def test_a_rebuild_while_events_arrive_through_kafka_ends_equal_to_a_rebuild_of_
 
 
 def test_a_rebuild_started_over_the_api_reports_its_progress(desk: Desk) -> None:
-    desk.history.record([("test:feed", n, f) for n, f in enumerate(sample_facts(40))])
+    desk.history.record([Arrival("test:feed", n, f) for n, f in enumerate(sample_facts(40))])
     started = desk.client.post("/admin/replay/contact_channel_mix")
     assert started.status_code == 202 and started.json()["generation"] == 2
 
@@ -282,7 +283,7 @@ def test_a_360_kept_between_batches_equals_one_folded_whole_with_late_facts_merg
         return [facts[start:start + 250] for start in range(0, len(facts), 250)]
 
     for chunk in [*chunks(before), *chunks(after), late]:  # the late facts in a batch alone
-        desk.history.record([("test:feed", desk.offset + n, f) for n, f in enumerate(chunk)])
+        desk.history.record([Arrival("test:feed", desk.offset + n, f) for n, f in enumerate(chunk)])
         desk.offset += len(chunk)
         projector.catch_up()
     replay.replay(catalog, replay.CUSTOMER_360, swap=False)

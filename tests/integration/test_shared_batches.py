@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from domain.facts import ReportedFact
+from domain.history import Arrival
 from projections.runner import Positioned, ProjectionFailed, Projector
 from service import runtime
 from service.settings import SettingsError
@@ -43,7 +44,7 @@ class Counter:
 
 
 def facts(first: int, count: int) -> list[tuple[str, int, ReportedFact]]:
-    return [("test:feed", n, ReportedFact(
+    return [Arrival("test:feed", n, ReportedFact(
         f"e-{n}", "crm.contact.logged" if n % 2 else "crm.order.placed", "tests", f"C-{n % 7}",
         NOW, {"channel": "phone", "direction": "inbound"} if n % 2 else {"order_id": f"O-{n}"}))
         for n in range(first, first + count)]
@@ -76,7 +77,7 @@ def test_one_failing_model_falls_behind_alone_and_then_gets_only_what_it_missed(
 def test_crm_projections_splits_the_read_models_between_projector_processes(desk: Desk) -> None:
     """CRM_PROJECTIONS=timeline keeps the timeline only (no SLA clock, no relay); an unknown
     name stops start-up naming the ones there are."""
-    desk.history.record([f for f in facts(0, 30) if f[2].event_type == "crm.contact.logged"])
+    desk.history.record([f for f in facts(0, 30) if f.event_type == "crm.contact.logged"])
     last = desk.history.recorder.max_notification_id()
     stop = threading.Event()
     threads = runtime.start_projectors(desk.settings.model_copy(update={"projections": "timeline"}),

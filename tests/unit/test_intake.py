@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from consumers.intake import kafka_source, sort_batch
+from consumers.intake import claimed, kafka_source, parse_kafka_source, sort_batch
+from domain.history import Message
 from schemas.examples import EXAMPLES
 from schemas.validation import without_inputs
 
@@ -30,17 +31,19 @@ class Record:
 def test_every_offset_is_accounted_for_in_order() -> None:
     good = json.dumps(EXAMPLES["crm.order.placed"]).encode()
     records = [Record(10, good), Record(11, b"not json"), Record(12, None), Record(13, good)]
-    intake = sort_batch(records, now=NOW, max_future=timedelta(days=1))
-    assert [(source, offset) for source, offset, _ in intake.positions] == [
+    arrivals = sort_batch(records, now=NOW, max_future=timedelta(days=1))
+    assert [(a.source, a.position) for a in arrivals] == [
         (kafka_source("crm.orders", 2), n) for n in (10, 11, 12, 13)
     ]
-    facts = [fact for _, _, fact in intake.positions]
+    facts = [a.fact for a in arrivals]
     assert facts[1] is None and facts[2] is None
     assert facts[0] is not None and facts[0].customer_id == "C-10042"
     assert facts[0].data["amount"] == "129.90"
-    assert [(r.record.offset, r.reason[:20]) for r in intake.rejected] == [
+    assert [(a.position, (a.reason or "")[:20]) for a in arrivals if a.fact is None] == [
         (11, "message value is not"), (12, "empty message: no va")
     ]
+    assert all(a.message == Message(r.key, r.value, ()) for a, r in zip(arrivals, records,
+                                                                         strict=True))
 
 
 def test_a_rejected_message_tells_what_it_claims_and_its_reason_loses_the_values() -> None:
@@ -48,13 +51,39 @@ def test_a_rejected_message_tells_what_it_claims_and_its_reason_loses_the_values
     wrong["data"] = dict(wrong["data"], currency="euros, ann@example.com")
     teleported = dict(wrong, type="crm.order.teleported")
     binary = Record(3, b"{}", headers=[("ce_specversion", b"1.0"), ("ce_type", b"\xff")])
-    intake = sort_batch([Record(1, json.dumps(wrong).encode()),
-                         Record(2, json.dumps(teleported).encode()), binary, Record(4, b"[")],
-                        now=NOW, max_future=timedelta(days=1))
-    first = intake.rejected[0]
-    assert first.claimed == {"type": "crm.order.placed", "id": "o-bad", "subject": "C-7"}
-    assert "ann@example.com" in first.reason
-    assert without_inputs(first.reason) == "data.currency: must be an ISO 4217 currency code such as 'EUR'"
-    assert [r.declared_type for r in intake.rejected] == ["crm.order.placed", "unknown",
-                                                          "unknown", "unknown"]
-    assert intake.rejected[3].claimed == {}
+    arrivals = sort_batch([Record(1, json.dumps(wrong).encode()),
+                           Record(2, json.dumps(teleported).encode()), binary, Record(4, b"[")],
+                          now=NOW, max_future=timedelta(days=1))
+    first = arrivals[0]
+    assert first.message is not None
+    assert claimed(first.message) == {"type": "crm.order.placed", "id": "o-bad", "subject": "C-7"}
+    assert "ann@example.com" in (first.reason or "")
+    assert without_inputs(first.reason or "") == (
+        "data.currency: must be an ISO 4217 currency code such as 'EUR'")
+    assert [a.event_type for a in arrivals] == ["crm.order.placed", "unknown", "unknown",
+                                                "unknown"]
+    assert claimed(arrivals[3].message) == {}  # type: ignore[arg-type]
+
+
+def test_what_a_message_claims_is_escaped_for_logs() -> None:
+    message = Message(None, json.dumps({"id": "a\u0000b", "subject": "C-\u001b"}).encode())
+    assert claimed(message) == {"id": "a\\x00b", "subject": "C-\\x1b"}
+
+
+def test_merges_and_erasures_are_accepted_only_on_the_accounts_topic() -> None:
+    merge = json.dumps(EXAMPLES["crm.account.merged"]).encode()
+    erase = json.dumps(EXAMPLES["crm.account.erasure_requested"]).encode()
+    order = json.dumps(EXAMPLES["crm.order.placed"]).encode()
+    arrivals = sort_batch([Record(1, merge, topic="crm.orders"),
+                           Record(2, erase, topic="crm.contacts"),
+                           Record(3, merge, topic="crm.accounts"),
+                           Record(4, order, topic="crm.orders")],
+                          now=NOW, max_future=timedelta(days=1), accounts_topic="crm.accounts")
+    assert [a.fact is not None for a in arrivals] == [False, False, True, True]
+    assert arrivals[0].reason == ("type crm.account.merged is accepted only on crm.accounts, whose"
+                                  " publishers Kafka ACLs restrict (got it on crm.orders)")
+    assert arrivals[1].event_type == "crm.account.erasure_requested"
+
+
+def test_a_source_name_gives_back_its_topic_and_partition() -> None:
+    assert parse_kafka_source(kafka_source("t1.crm.orders", 3)) == ("t1.crm.orders", 3)
