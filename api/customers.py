@@ -9,6 +9,7 @@ unmerge can make the duplicate its own customer again).
 from __future__ import annotations
 
 import base64
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -16,8 +17,13 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from api.access import requires
 from api.deps import ReadSide, read_side
-from domain.customer360 import fold_customer
+from domain.customer360 import CustomerFold, by_event_time
 from projections.customer360 import to_json, view_document
+from projections.set_aside import feed_each
+from schemas.text import printable
+from storage.errors import explain
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["customers"], dependencies=[Depends(requires("agent"))])
 
@@ -37,11 +43,18 @@ def _as_of(as_of: datetime | None) -> datetime:
 
 
 def _fold(side: ReadSide, customer_id: str, as_of: datetime) -> tuple[Any, list[str]]:
+    """The 360 of the customer's group as of ``as_of``; a fact the rules cannot take is left
+    out (the projection sets it aside and raises an alert), not answered with a 500."""
     root, members = side.group(customer_id)
     facts = side.facts(members)
     if not any(f.occurred_at <= as_of for f in facts):
         raise HTTPException(404, f"no customer {customer_id!r} known as of {as_of.isoformat()}")
-    return fold_customer(root, facts, as_of, side.policies), members
+    fold, unfolded = CustomerFold(root, side.policies), []
+    feed_each(by_event_time(f for f in facts if f.occurred_at <= as_of), fold.add, unfolded)
+    for fact, error in unfolded:
+        log.warning("the 360 of %s leaves out fact %s: %s", printable(root),
+                    printable(fact.event_id), explain(error))
+    return fold.view(as_of), members
 
 
 @router.get("/customers/{customer_id}")

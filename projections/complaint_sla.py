@@ -25,11 +25,14 @@ from datetime import UTC, datetime, timedelta
 from domain.alerts import sla_alert
 from domain.complaints import Complaint, record_complaint_fact
 from domain.customer360 import by_event_time
-from domain.facts import FACT_CLASSES, stored_topic
+from domain.facts import FACT_CLASSES, CustomerFact, stored_topic
 from domain.history import CustomerHistory
 from domain.sla_policy import PolicyBook
 from projections.alerts import AlertBook
 from projections.runner import Positioned
+from projections.set_aside import SetAsideBook, Unfolded, feed_each
+from schemas.text import printable
+from storage.errors import explain, is_data_fault
 from storage.views import SqlCursor, ViewDatabase, to_micros
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,7 @@ class ComplaintSlaProjection:
         self.book = book
         self.clock = clock
         self.alert_book = AlertBook(views)
+        self.set_aside = SetAsideBook(views)
         self.table = views.table("complaint_clocks")
         self.heard_table = views.table("complaint_customers_heard")
 
@@ -88,23 +92,54 @@ class ComplaintSlaProjection:
             if item.fact.event_type.startswith("crm.complaint.")
         }
         if named:
-            self._judge(cursor, named, self.clock())
+            unfolded: list[Unfolded] = []
+            self._judge(cursor, named, self.clock(), unfolded)
+            self.set_aside.set_aside_unfolded(cursor, self.name,
+                                              {i.fact.event_id: i.position for i in batch},
+                                              unfolded)
 
     def check_due(self, now: datetime | None = None) -> int:
-        """Judge every complaint whose next moment has passed; return how many."""
+        """Judge every complaint whose next moment has passed; return how many.
+
+        A complaint that cannot be judged for its data's sake is left off the clock (its
+        next check cleared, logged) so it does not hold up the others; its next fact
+        judges it again, and is set aside if that fails too."""
         now = now or self.clock()
-        with self.views.write() as db:
+        with self.views.read() as db:
             db.execute(
                 f"SELECT complaint_id, customer_id FROM {self.table}"
                 " WHERE next_check IS NOT NULL AND next_check <= %s",
                 [to_micros(now)],
             )
             due = {row["complaint_id"]: row["customer_id"] for row in db.fetchall()}
-            if due:
+        if not due:
+            return 0
+        try:
+            with self.views.write() as db:
                 self._judge(db, due, now)
+        except Exception as error:
+            if not is_data_fault(error):
+                raise
+            for complaint_id, customer_id in due.items():
+                self._judge_alone(complaint_id, customer_id, now)
         return len(due)
 
-    def _judge(self, db: SqlCursor, complaints: dict[str, str], now: datetime) -> None:
+    def _judge_alone(self, complaint_id: str, customer_id: str, now: datetime) -> None:
+        try:
+            with self.views.write() as db:
+                self._judge(db, {complaint_id: customer_id}, now)
+        except Exception as error:
+            if not is_data_fault(error):
+                raise
+            log.error("the SLA clock cannot judge complaint %s of %s and leaves it until its "
+                      "next fact: %s", printable(complaint_id), printable(customer_id),
+                      explain(error), exc_info=error)
+            with self.views.write() as db:
+                db.execute(f"UPDATE {self.table} SET next_check = NULL WHERE complaint_id = %s",
+                           [complaint_id])
+
+    def _judge(self, db: SqlCursor, complaints: dict[str, str], now: datetime,
+               unfolded: list[Unfolded] | None = None) -> None:
         """Judge as of ``now``; while ingestion is behind, only up to each customer's
         latest recorded event: what happened before it is all heard, since a
         customer's events arrive in order, but later answers may still be on their way.
@@ -115,7 +150,8 @@ class ComplaintSlaProjection:
         heard_by = {} if caught_up else self._heard(db, customers)
         rows, alerts = [], []
         for complaint_id, customer_id in complaints.items():
-            complaint = self._replay(complaint_id, facts[customer_id])
+            complaint = self._replay(complaint_id, facts[customer_id],
+                                     [] if unfolded is None else unfolded)
             if complaint is None:
                 continue
             heard = now if caught_up else min(now, heard_by[customer_id])
@@ -147,9 +183,12 @@ class ComplaintSlaProjection:
             heard[customer] = max(f.occurred_at for f in facts)
         return heard
 
-    def _replay(self, complaint_id: str, facts: list) -> Complaint | None:
+    def _replay(self, complaint_id: str, facts: list[CustomerFact],
+                unfolded: list[Unfolded]) -> Complaint | None:
+        """The complaint from its facts; one its rules cannot take is skipped (``unfolded``),
+        so it does not fail every later fact of the complaint too."""
         complaints: dict[str, Complaint] = {}
-        for fact in by_event_time(facts):
-            if fact.event_type.startswith("crm.complaint.") and fact.data["complaint_id"] == complaint_id:
-                record_complaint_fact(complaints, fact, self.book)
+        mine = [f for f in by_event_time(facts) if f.event_type.startswith("crm.complaint.")
+                and f.data.get("complaint_id") == complaint_id]
+        feed_each(mine, lambda fact: record_complaint_fact(complaints, fact, self.book), unfolded)
         return complaints.get(complaint_id)

@@ -6,7 +6,10 @@ group's latest event time. Folding whole streams makes each row a function of
 the stored facts alone: re-applying a batch, a late event, a merge or an unmerge
 all end in the same row, and rows never depend on the wall clock. Alerts have
 stable ids and are inserted once. The API folds again as of *now* (scores decay
-without new events); this table serves search, listings and reports.
+without new events); this table serves search, listings and reports. A fact the
+fold cannot take is skipped, and set aside when its batch comes
+(``projections/set_aside.py``): one bad fact does not fail every later fact of
+its customer.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from domain.personal_data import ERASURE_REQUESTED
 from projections.alerts import AlertBook
 from projections.identities import Identities
 from projections.runner import Positioned
+from projections.set_aside import SetAsideBook, Unfolded, feed_each
 from storage.views import SqlCursor, ViewDatabase, generation_name, generation_table, to_micros
 
 
@@ -88,7 +92,9 @@ class Customer360Projection:
         self.policies = policies
         self.table = views.table(generation_table("customer_360", generation))
         self.alert_book = AlertBook(views)
+        self.set_aside = SetAsideBook(views)
         self._kept: OrderedDict[str, _Kept] = OrderedDict()  # folds kept between batches
+        self._unfolded: list[Unfolded] = []  # facts the fold could not take, this batch
 
     def create_tables(self, views: ViewDatabase) -> None:
         views.create_tables(
@@ -120,7 +126,11 @@ class Customer360Projection:
                 touched.append(duplicate)
                 self.identities.unmerge(cursor, fact.customer_id, duplicate)
         groups = dict(self.identities.groups(cursor, touched).values())
+        self._unfolded = []
         self._refresh(cursor, groups)
+        self.set_aside.set_aside_unfolded(cursor, self.name,
+                                          {i.fact.event_id: i.position for i in batch},
+                                          self._unfolded)
 
     def _refresh(self, db: SqlCursor, groups: dict[str, list[str]]) -> None:
         """Fold again each group whose streams changed since its row was written.
@@ -215,16 +225,18 @@ class Customer360Projection:
                           or any(f.event_type == ERASURE_REQUESTED for f in new)):
                 again.append(root)
             else:
-                for fact in new:
-                    entry.fold.add(fact)
+                feed_each(new, entry.fold.add, self._unfolded)
                 folds[root] = (entry.fold, False)
         streams = self.history.customers_facts([m for root in again for m in groups[root]])
         for root in again:
             folds[root] = (self._fold_whole(
                 root, by_event_time(f for m in groups[root] for f in streams[m])), True)
             news.update({m: streams[m] for m in groups[root]})
+        skipped = {fact.customer_id for fact, _ in self._unfolded}
         for root, (fold, whole) in folds.items():
-            if fold.count < _KEEP_FROM:  # a small history is cheaper to read again
+            # A small history is cheaper to read again; a fold that skipped a fact may
+            # hold half of what that fact did.
+            if fold.count < _KEEP_FROM or skipped.intersection(groups[root]):
                 self._kept.pop(root, None)
                 continue
             # The versions folded are those of the facts read (not a later count, which
@@ -241,8 +253,7 @@ class Customer360Projection:
 
     def _fold_whole(self, root: str, facts: list[CustomerFact]) -> CustomerFold:
         fold = CustomerFold(root, self.policies)
-        for fact in facts:
-            fold.add(fact)
+        feed_each(facts, fold.add, self._unfolded)
         return fold
 
     def read(self, db: SqlCursor) -> list[dict[str, Any]]:

@@ -5,6 +5,10 @@ one transaction (``ViewDatabase.write``), so a projector killed at any instant
 resumes from the last committed position without counting anything twice. It
 polls rather than subscribes so the same loop serves PostgreSQL and SQLite
 (which has no ``subscribe()``); the poll pause applies only once caught up.
+
+No fact stops a read model: one it cannot apply is found by halving the batch
+and set aside (``projections/set_aside.py``); the read model goes on with the
+next. A failure of the database itself is retried after a capped backoff.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from prometheus_client import Counter
 
 from domain.facts import CustomerFact
 from domain.history import CustomerHistory
+from projections.set_aside import SetAsideBook
+from storage.errors import RetryPacer, explain, is_data_fault
 from storage.views import SqlCursor, ViewDatabase
 
 log = logging.getLogger(__name__)
@@ -28,7 +34,8 @@ log = logging.getLogger(__name__)
 EVENTS_APPLIED = Counter("crm_projection_events_applied", "Facts applied to a read model "
                          "(tracking name, with its generation).", ["read_model"])
 BATCHES_FAILED = Counter("crm_projection_batches_failed", "Batches a read model failed alone "
-                         "(it is retried after a pause).", ["read_model"])
+                         "for the database's sake (retried after a pause).", ["read_model"])
+
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,17 @@ class ReadModel(Protocol):
     def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None: ...
 
 
+#: How often a projector looks for set-aside facts an operator asked to retry.
+RETRY_CHECK_SECONDS = 2.0
+#: Facts set aside in a row, with none applied between, after which a read model is taken
+#: for broken rather than its facts for bad: it is paused instead of setting more aside.
+MAX_SET_ASIDE_IN_A_ROW = 10
+
+
+class ReadModelStuck(RuntimeError):
+    """A read model failed too many facts in a row to blame the facts."""
+
+
 class ProjectionFailed(RuntimeError):
     """A read model failed a batch while catching up; the others went on."""
 
@@ -61,9 +79,12 @@ class Projector:
     Read models stepped together share each batch: it is read and decoded once
     (once per need of personal data), and applied to every model in one
     transaction with every model's tracking record. If that fails, each model
-    is tried alone, and one that fails alone is left out for ``retry_seconds``:
-    it holds up only itself. Each model is given only the events past its own
-    position, so a model that fell behind catches up and then shares again.
+    is tried alone. A model failing alone for the data's sake has its batch
+    halved until the facts at fault are found and set aside; one failing for
+    the database's sake, or failing fact after fact (``MAX_SET_ASIDE_IN_A_ROW``),
+    is left out for a while (``retry_seconds``, doubling to a minute): it holds
+    up only itself. Each model is given only the events past
+    its own position, so a model that fell behind catches up and then shares again.
     """
 
     def __init__(
@@ -73,16 +94,19 @@ class Projector:
         read_models: ReadModel | Sequence[ReadModel],
         *,
         batch_size: int = 500,
-        poll_seconds: float = 0.1,
         retry_seconds: float = 5.0,
     ) -> None:
         self.history = history
         self.views = views
         self.read_models = list(read_models) if isinstance(read_models, Sequence) else [read_models]
         self.batch_size = batch_size
-        self.poll_seconds = poll_seconds
         self.retry_seconds = retry_seconds
+        self.set_aside = SetAsideBook(views)
         self._failed: dict[str, float] = {}  # read model name -> when to try it again
+        self._pacers: dict[str, RetryPacer] = {}
+        self._next_retry_check = 0.0
+        self._set_aside_in_a_row: dict[str, int] = {}
+        views.create_tables(self.set_aside.create_statements())
         for read_model in self.read_models:
             read_model.create_tables(views)
 
@@ -101,8 +125,12 @@ class Projector:
         return {m.name: self.views.position(m.name) or 0 for m in self.read_models}
 
     def step(self) -> int:
-        """Apply the next batch, if any; return how many events it held."""
+        """Apply the next batch, if any; return how many events it held. Now and then, first
+        apply the set-aside facts an operator asked to retry."""
         now = time.monotonic()
+        if now >= self._next_retry_check:
+            self._next_retry_check = now + RETRY_CHECK_SECONDS
+            self.retry_set_aside()
         active = [m for m in self.read_models if self._failed.get(m.name, 0.0) <= now]
         if not active:
             return 0
@@ -121,26 +149,98 @@ class Projector:
                 for read_model in due:
                     read_model.apply(cursor, batches[read_model.name])
             for read_model in due:
-                self._failed.pop(read_model.name, None)
-                EVENTS_APPLIED.labels(read_model.name).inc(len(batches[read_model.name]))
-        except Exception:
-            if len(self.read_models) == 1:
-                raise
+                self._succeeded(read_model, len(batches[read_model.name]))
+        except Exception as together:
             if len(due) > 1:
-                log.exception("a batch failed for %s together; applying it to each alone",
-                              ", ".join(m.name for m in due))
+                log.warning("a batch failed for %s together (%s); applying it to each alone",
+                            ", ".join(m.name for m in due), explain(together))
             for read_model in due:
                 try:
-                    with self.views.write(Tracking(read_model.name, last)) as cursor:
-                        read_model.apply(cursor, batches[read_model.name])
-                    self._failed.pop(read_model.name, None)
-                    EVENTS_APPLIED.labels(read_model.name).inc(len(batches[read_model.name]))
-                except Exception:
+                    self._apply_alone(read_model, batches[read_model.name], last)
+                    self._succeeded(read_model, len(batches[read_model.name]))
+                except Exception as error:
                     BATCHES_FAILED.labels(read_model.name).inc()
-                    log.exception("projection %s failed a batch; trying again in %g s",
-                                  read_model.name, self.retry_seconds)
-                    self._failed[read_model.name] = time.monotonic() + self.retry_seconds
+                    pacer = self._pacers.setdefault(read_model.name, RetryPacer(
+                        f"projection {read_model.name}", log, first_pause=self.retry_seconds,
+                        max_pause=max(60.0, self.retry_seconds)))
+                    self._failed[read_model.name] = time.monotonic() + pacer.failed(error)
         return len(notifications)
+
+    def _succeeded(self, read_model: ReadModel, applied: int) -> None:
+        self._failed.pop(read_model.name, None)
+        if read_model.name in self._pacers:
+            self._pacers.pop(read_model.name).succeeded()
+        EVENTS_APPLIED.labels(read_model.name).inc(applied)
+
+    def _apply_alone(self, read_model: ReadModel, batch: Sequence[Positioned], last: int) -> None:
+        """Apply ``batch`` to ``read_model`` alone and track it at ``last``. Failing for the
+        data's sake, the batch is halved until the facts at fault are found; each is tried
+        once more alone, then set aside. Other failures are raised."""
+        try:
+            self._write(read_model, batch, last)
+            return
+        except Exception as error:
+            if not batch or not is_data_fault(error):
+                raise
+        if len(batch) > 1:
+            middle = len(batch) // 2
+            self._apply_alone(read_model, batch[:middle], batch[middle - 1].position)
+            self._apply_alone(read_model, batch[middle:], last)
+            return
+        try:
+            self._write(read_model, batch, last)  # once more: it may have met a passing state
+        except Exception as error:
+            if not is_data_fault(error):
+                raise
+            self._set_aside(read_model, batch[0], last, error)
+
+    def _write(self, read_model: ReadModel, batch: Sequence[Positioned], last: int) -> None:
+        with self.views.write(Tracking(read_model.name, last)) as cursor:
+            read_model.apply(cursor, batch)
+        if batch:
+            self._set_aside_in_a_row.pop(read_model.name, None)
+
+    def _set_aside(self, read_model: ReadModel, item: Positioned, last: int,
+                   error: BaseException) -> None:
+        in_a_row = self._set_aside_in_a_row.get(read_model.name, 0)
+        if in_a_row >= MAX_SET_ASIDE_IN_A_ROW:
+            raise ReadModelStuck(
+                f"{read_model.name} failed {in_a_row + 1} facts in a row, with none applied "
+                "between: taken for a broken read model, not bad facts, so it waits instead "
+                "of setting more aside (crm-timeline projections set-aside list)") from error
+        self._set_aside_in_a_row[read_model.name] = in_a_row + 1
+        with self.views.write(Tracking(read_model.name, last)) as cursor:
+            self.set_aside.set_aside(cursor, read_model.name, item.position, item.fact, error)
+
+    def retry_set_aside(self) -> tuple[int, int]:
+        """Apply again the set-aside facts whose retry was asked for; return how many now
+        applied and how many failed again (those stay set aside with the new error)."""
+        models = {m.name: m for m in self.read_models}
+        with self.views.read() as db:
+            wanted = self.set_aside.retries_requested(db, list(models))
+        applied = failed = 0
+        for name, position in wanted:
+            model = models[name]
+            notifications = self.history.recorder.select_notifications(start=position, limit=1)
+            if not notifications or notifications[0].id != position:
+                continue
+            (fact,) = self.history.facts_of(
+                notifications, personal_data=getattr(model, "reads_personal_data", True))
+            try:
+                with self.views.write() as cursor:
+                    model.apply(cursor, [Positioned(position, fact)])
+                    self.set_aside.resolve(cursor, name, position)
+                applied += 1
+                log.info("projection %s applied the set-aside fact at position %d", name, position)
+            except Exception as error:
+                if not is_data_fault(error):
+                    raise
+                with self.views.write() as cursor:
+                    self.set_aside.failed_again(cursor, name, position, error)
+                failed += 1
+                log.error("projection %s could not apply the set-aside fact at position %d "
+                          "again: %s", name, position, explain(error))
+        return applied, failed
 
     def _batches(self, notifications: Sequence[Notification], read_models: Sequence[ReadModel],
                  positions: dict[str, int]) -> dict[str, list[Positioned]]:
@@ -221,18 +321,23 @@ class ProjectionLoop:
 
     def run(self, stop: threading.Event) -> None:
         next_due = [time.monotonic() + every for every, _ in self.periodic]
+        reading = RetryPacer("reading the history", log, first_pause=self.poll_seconds)
+        tasks = [RetryPacer(f"periodic {getattr(task, '__name__', task)}", log)
+                 for _, task in self.periodic]
         while not stop.is_set():
-            progressed = False
+            progressed, pause = False, self.poll_seconds
             try:
                 progressed = bool(self.projector().step())
-            except Exception:
-                log.exception("projections failed a batch; retrying")
+                reading.succeeded()
+            except Exception as error:  # the database is away: the projector could not read
+                pause = reading.failed(error)
             for index, (every, task) in enumerate(self.periodic):
                 if time.monotonic() >= next_due[index]:
-                    next_due[index] = time.monotonic() + every
                     try:
                         task()
-                    except Exception:
-                        log.exception("periodic %s failed; retrying", getattr(task, "__name__", task))
+                        tasks[index].succeeded()
+                        next_due[index] = time.monotonic() + every
+                    except Exception as error:
+                        next_due[index] = time.monotonic() + max(every, tasks[index].failed(error))
             if not progressed:
-                stop.wait(self.poll_seconds)
+                stop.wait(pause)

@@ -128,7 +128,6 @@ def build_projectors(
             views,
             model,
             batch_size=settings.projection_batch_size,
-            poll_seconds=settings.projection_poll_seconds,
         )
         for model in models
     ]
@@ -155,8 +154,8 @@ def build_status(settings: Settings, history: CustomerHistory, views: ViewDataba
     return ServiceStatus(history, views, build_catalog(settings, history, views),
                          KafkaOffsets(settings.kafka_bootstrap),
                          ingestion_topics=settings.ingestion_topics,
-                         deadletter_topic=settings.topic_deadletter,
-                         ready_max_lag_seconds=settings.ready_max_lag_seconds)
+                         ready_max_lag_seconds=settings.ready_max_lag_seconds,
+                         ready_max_stall_seconds=settings.ready_max_stall_seconds)
 
 
 def build_api(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> FastAPI:

@@ -267,21 +267,79 @@ def _status(settings: Settings, args: argparse.Namespace) -> None:
           f"{now.consumer_lag:,} messages")
     for p in now.partitions:
         stored = "-" if p.stored is None else f"{p.stored:,}"
+        advanced = ("" if p.advanced_at is None else
+                    f"  last advanced {(now.checked_at - p.advanced_at).total_seconds():,.0f} s ago")
         print(f"  {p.topic + '/' + str(p.partition):32} end {p.end:>12,}  stored {stored:>12}  "
-              f"lag {p.lag:>10,}")
+              f"lag {p.lag:>10,}{advanced}")
     recorded = "?" if now.recorded is None else f"{now.recorded:,}"
     print(f"\nprojections (history at position {recorded}):")
     for r in now.projections:
         print(f"  {r.name:40} position {r.position:>12,}  behind {r.behind:>10,}  "
               f"{r.seconds:>8.1f} s")
+    for name, count in sorted(now.set_aside.items()):
+        print(f"  {name:40} set aside {count:,} facts it could not apply (not acknowledged; "
+              "crm-timeline projections set-aside list)")
     dead = "?" if now.dead_letters is None else f"{now.dead_letters:,}"
+    waiting = "?" if now.dead_letter_backlog is None else f"{now.dead_letter_backlog:,}"
     backlog = "?" if now.outbox_backlog is None else f"{now.outbox_backlog:,}"
     alerts = ", ".join(f"{k} {s} {n:,}" for (k, s), n in sorted(now.alerts.items())) or "none"
-    print(f"\ndead letters on {settings.topic_deadletter}: {dead}"
+    print(f"\ndead letters: {dead} recorded, {waiting} waiting for {settings.topic_deadletter}"
           f"\nalert outbox: {backlog} waiting for {settings.topic_alerts}"
           f"\nalerts: {alerts}")
     if now.problems:
         raise SystemExit(1)
+
+
+def _set_aside(settings: Settings, args: argparse.Namespace) -> None:
+    """List, acknowledge and retry the facts read models set aside."""
+    from projections.set_aside import SetAsideBook
+    from service import bootstrap
+
+    history = bootstrap.build_history(settings)
+    views = bootstrap.build_views(settings, history)
+    book = SetAsideBook(views)
+    views.create_tables(book.create_statements())
+    if args.action == "list":
+        with views.read() as db:
+            rows = book.listing(db, read_model=args.read_model, acknowledged=args.all)
+        for row in rows:
+            state = "acknowledged" if row["acknowledged_at"] else "new"
+            print(f"{row['read_model']:32} position {row['position']:>10}  "
+                  f"{row['set_aside_at']:%Y-%m-%d %H:%M:%S}  {state:12}  {row['event_type']:28} "
+                  f"{row['event_id']}  customer {row['customer_id']}\n    {row['error']}")
+        print((f"{len(rows)} facts set aside" if rows else "no facts set aside")
+              + ("" if args.all else " (not acknowledged; --all shows every one)"))
+    elif args.action == "ack":
+        with views.write() as db:
+            count = book.acknowledge(db, args.read_model)
+        print(f"acknowledged {count} set-aside facts; /readyz no longer counts them")
+    else:
+        with views.write() as db:
+            count = book.request_retry(db, args.read_model)
+        if not count:
+            print("no facts set aside")
+            return
+        print(f"asked the projectors to apply {count} set-aside facts again; waiting "
+              f"(at most {args.wait:g} s)...")
+        deadline = time.monotonic() + args.wait
+        while time.monotonic() < deadline:
+            with views.read() as db:
+                waiting = [r for r in book.listing(db, read_model=args.read_model)
+                           if r["retry_requested_at"] is not None]
+            if not waiting:
+                break
+            time.sleep(0.5)
+        with views.read() as db:
+            rows = book.listing(db, read_model=args.read_model)
+        still = [r for r in rows if r["retry_requested_at"] is None]
+        pending = len(rows) - len(still)
+        print(f"{count - len(rows)} applied, {len(still)} still failing"
+              + (f", {pending} not picked up: is `crm-timeline project` running for their "
+                 "read models (CRM_PROJECTIONS)?" if pending else ""))
+        for row in still:
+            print(f"  {row['read_model']} position {row['position']}: {row['error']}")
+        if still or pending:
+            raise SystemExit(1)
 
 
 def _config(_: Settings, __: argparse.Namespace) -> None:
@@ -371,6 +429,23 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--all", action="store_true", help="every dead letter")
     again.add_argument("--dry-run", action="store_true", help="say what would be re-driven")
     deadletter.set_defaults(run=_deadletter)
+
+    projections = commands.add_parser(
+        "projections", help="facts the read models set aside: list, acknowledge, retry")
+    projection_actions = projections.add_subparsers(dest="topic", required=True, metavar="WHAT")
+    set_aside = projection_actions.add_parser(
+        "set-aside", help="facts a read model could not apply and went on without")
+    set_aside_actions = set_aside.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listed = set_aside_actions.add_parser("list", help="the facts set aside, oldest first")
+    listed.add_argument("--all", action="store_true", help="acknowledged ones too")
+    acknowledged = set_aside_actions.add_parser(
+        "ack", help="acknowledge them: /readyz stops counting them (they stay retryable)")
+    retried = set_aside_actions.add_parser(
+        "retry", help="after a fix: have the projectors apply them again, and wait for it")
+    retried.add_argument("--wait", type=float, default=60, help="seconds to wait (default 60)")
+    for action in (listed, acknowledged, retried):
+        action.add_argument("--read-model", help="only this read model's (its tracking name)")
+    set_aside.set_defaults(run=_set_aside)
 
     status = commands.add_parser(
         "status", help="consumer lag, projection lag, dead letters and alert outbox, one screen")

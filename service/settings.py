@@ -149,6 +149,10 @@ class Settings(BaseSettings):
     ready_max_lag_seconds: float = Field(
         60.0, gt=0, description="GET /readyz answers 503 when a read model is further behind."
     )
+    ready_max_stall_seconds: float = Field(
+        60.0, gt=0, description="GET /readyz answers 503 when an ingestion partition with "
+        "messages waiting has not advanced for longer (as watched by the API process)."
+    )
     metrics_port: int = Field(
         0, ge=0, le=65535, description="Port where `consume` and `project` serve Prometheus "
         "metrics (0: not served; the API serves its own at /metrics)."

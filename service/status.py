@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from domain.history import CustomerHistory
 from projections.alerts import AlertBook
 from projections.complaint_sla import ComplaintSlaProjection
 from projections.replay import RebuildCatalog
+from projections.set_aside import SetAsideBook
 from storage.views import ViewDatabase
 
 
@@ -39,6 +40,8 @@ class PartitionLag:
     first: int  # earliest offset Kafka still holds
     end: int  # offset the next message will get
     stored: int | None  # last offset recorded in the history, None before the first
+    advanced_at: datetime | None = None  # when a batch last advanced ``stored``
+    stalled_seconds: float = 0.0  # how long it has had lag without advancing (0: it has not)
 
     @property
     def lag(self) -> int:
@@ -61,7 +64,9 @@ class Status:
     recorded: int | None = None  # the history's last notification id
     partitions: list[PartitionLag] = field(default_factory=list)
     projections: list[ProjectionLag] = field(default_factory=list)
-    dead_letters: int | None = None
+    dead_letters: int | None = None  # rejected messages recorded (each once)
+    dead_letter_backlog: int | None = None  # of which not yet on the dead-letter topic
+    set_aside: dict[str, int] = field(default_factory=dict)  # read model -> not acknowledged
     outbox_backlog: int | None = None
     alerts: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, status) -> count
     unreachable: dict[str, str] = field(default_factory=dict)  # "kafka"/"database" -> why
@@ -115,16 +120,22 @@ class ServiceStatus:
 
     def __init__(self, history: CustomerHistory, views: ViewDatabase, catalog: RebuildCatalog,
                  kafka: KafkaOffsets, *, ingestion_topics: tuple[str, ...],
-                 deadletter_topic: str, ready_max_lag_seconds: float) -> None:
+                 ready_max_lag_seconds: float, ready_max_stall_seconds: float) -> None:
         self.history = history
         self.views = views
         self.catalog = catalog
         self.kafka = kafka
         self.ingestion_topics = ingestion_topics
-        self.deadletter_topic = deadletter_topic
         self.ready_max_lag_seconds = ready_max_lag_seconds
+        self.ready_max_stall_seconds = ready_max_stall_seconds
         self.alert_book = AlertBook(views)
-        views.create_tables(self.alert_book.create_statements())  # read before any projector ran
+        self.set_aside = SetAsideBook(views)
+        views.create_tables(self.set_aside.create_statements())  # read before any projector ran
+        # Per partition with lag: (stored offset, when first seen there with lag). Stalls are
+        # told from what this process has watched: one look cannot tell a stall from a
+        # message that arrived a moment ago.
+        self._waiting: dict[str, tuple[int | None, datetime]] = {}
+        self._watch = threading.Lock()
 
     def gather(self) -> Status:
         status = Status(checked_at=datetime.now(UTC))
@@ -139,20 +150,31 @@ class ServiceStatus:
         return status
 
     def _read_kafka(self, status: Status) -> None:
-        ranges = self.kafka.ranges([*self.ingestion_topics, self.deadletter_topic])
-        sources = {kafka_source(t, p): (t, p) for t, p in ranges if t != self.deadletter_topic}
+        ranges = self.kafka.ranges(list(self.ingestion_topics))
+        sources = {kafka_source(t, p): (t, p) for t, p in ranges}
         try:
             stored = self.history.recorder.positions(list(sources))
+            advanced = self.history.recorder.source_progress()
         except Exception as error:
             status.unreachable["database"] = f"database: {_said(error)}"
-            stored = None
-        if stored is not None:
-            status.partitions = [
-                PartitionLag(topic, partition, *ranges[(topic, partition)], stored.get(source))
-                for source, (topic, partition) in sorted(sources.items())
-            ]
-        status.dead_letters = sum(end - first for (topic, _), (first, end) in ranges.items()
-                                  if topic == self.deadletter_topic)
+            return
+        for source, (topic, partition) in sorted(sources.items()):
+            lag = PartitionLag(topic, partition, *ranges[(topic, partition)], stored.get(source),
+                               advanced.get(source))
+            status.partitions.append(replace(
+                lag, stalled_seconds=self._stalled_seconds(source, lag, status.checked_at)))
+
+    def _stalled_seconds(self, source: str, lag: PartitionLag, now: datetime) -> float:
+        """How long this process has seen ``source`` with lag and the same stored offset."""
+        with self._watch:
+            if lag.lag <= 0:
+                self._waiting.pop(source, None)
+                return 0.0
+            stored, since = self._waiting.get(source, (lag.stored, now))
+            if stored != lag.stored:
+                since = now
+            self._waiting[source] = (lag.stored, since)
+            return (now - since).total_seconds()
 
     def _read_database(self, status: Status) -> None:
         recorded = status.recorded = self.history.recorder.max_notification_id() or 0
@@ -172,18 +194,31 @@ class ServiceStatus:
         with self.views.read() as db:
             status.outbox_backlog = self.alert_book.backlog(db)
             status.alerts = self.alert_book.counts(db)
+            status.set_aside = self.set_aside.unacknowledged(db)
+        status.dead_letters, status.dead_letter_backlog = self.history.recorder.dead_letter_counts()
 
     def readiness(self) -> tuple[list[str], dict[str, Any]]:
-        """Fit to serve: Kafka and the database answer and no read model is further behind
-        than ``ready_max_lag_seconds``. The reasons it is not (none: it is), and the lag."""
+        """Fit to serve: Kafka and the database answer, no read model is further behind than
+        ``ready_max_lag_seconds``, no partition with lag has stood still for longer than
+        ``ready_max_stall_seconds``, and no read model has set facts aside that nobody has
+        acknowledged. The reasons it is not (none: it is), and the lag."""
         status = self.gather()
         reasons = list(status.problems)
         reasons += [f"read model {p.name} is {p.seconds:.1f} s behind "
                     f"(over {self.ready_max_lag_seconds:g} s)"
                     for p in status.projections if p.seconds > self.ready_max_lag_seconds]
+        reasons += [f"partition {p.topic}/{p.partition} has not advanced for "
+                    f"{p.stalled_seconds:.1f} s with {p.lag} messages waiting "
+                    f"(over {self.ready_max_stall_seconds:g} s)"
+                    for p in status.partitions if p.stalled_seconds > self.ready_max_stall_seconds]
+        reasons += [f"read model {name} has set aside {count} facts it could not apply "
+                    "(crm-timeline projections set-aside list; acknowledge with "
+                    "crm-timeline projections set-aside ack)"
+                    for name, count in sorted(status.set_aside.items())]
         summary = {"consumer_lag": status.consumer_lag,
                    "projection_lag_seconds": {p.name: round(p.seconds, 3)
-                                              for p in status.projections}}
+                                              for p in status.projections},
+                   "facts_set_aside": status.set_aside}
         return reasons, summary
 
     def metrics(self) -> bytes:
@@ -227,8 +262,26 @@ class StatusCollector(Collector):
             seconds.add_metric([projection.name], projection.seconds)
         yield from (position, behind, seconds)
         if status.dead_letters is not None:
-            yield GaugeMetricFamily("crm_dead_letters", "Messages on the dead-letter topic.",
+            yield GaugeMetricFamily("crm_dead_letters", "Rejected messages recorded (each once; "
+                                    "the relay publishes them to the dead-letter topic).",
                                     value=status.dead_letters)
+        if status.dead_letter_backlog is not None:
+            yield GaugeMetricFamily("crm_dead_letter_backlog", "Dead letters recorded but not "
+                                    "yet acknowledged by the dead-letter topic.",
+                                    value=status.dead_letter_backlog)
+        set_aside = GaugeMetricFamily("crm_projection_set_aside_unacknowledged", "Facts a read "
+                                      "model set aside that nobody has acknowledged.",
+                                      labels=["read_model"])
+        for name, count in sorted(status.set_aside.items()):
+            set_aside.add_metric([name], count)
+        yield set_aside
+        stalled = GaugeMetricFamily("crm_consumer_stalled_seconds", "How long an ingestion "
+                                    "partition with lag has not advanced (as watched by this "
+                                    "process).", labels=["topic", "partition"])
+        for partition in status.partitions:
+            stalled.add_metric([partition.topic, str(partition.partition)],
+                               partition.stalled_seconds)
+        yield stalled
         if status.outbox_backlog is not None:
             yield GaugeMetricFamily("crm_alert_outbox_backlog", "Alerts raised but not yet "
                                     "published to the alerts topic.", value=status.outbox_backlog)
@@ -237,15 +290,6 @@ class StatusCollector(Collector):
         for (kind, state), count in sorted(status.alerts.items()):
             alerts.add_metric([kind, state], count)
         yield alerts
-
-
-def exposition(status: ServiceStatus) -> bytes:
-    """This process's counters and the service's lag, in Prometheus' text format."""
-    lag = CollectorRegistry(auto_describe=False)
-    lag.register(StatusCollector(status))
-    return generate_latest(REGISTRY) + generate_latest(lag)
-
-
 
 
 def _said(error: Exception) -> str:

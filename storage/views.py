@@ -93,7 +93,8 @@ class SqlCursor:
 
     def rowcount(self) -> int:
         """Rows the last statement changed."""
-        return int(self.raw.rowcount)
+        raw = self.raw.sqlite_cursor if self.dialect == "sqlite" else self.raw
+        return int(raw.rowcount)
 
     def fetchall(self) -> list[Row]:
         rows = self.raw.fetchall()

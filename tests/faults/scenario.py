@@ -14,8 +14,10 @@ is quiet, the checker compares with what it sent:
 * the timeline holds exactly each customer's events; each customer's 360 equals
   ``domain.customer360.fold_customer`` over the events sent for them; each
   report equals a fresh rebuild of it from the first event;
-* every poison message is on the dead-letter topic with its key, value and
-  headers as sent, and no valid event is;
+* every poison message (the five kinds below and the fuzz generator's surely
+  hostile ones) is on the dead-letter topic with its key, value and headers as
+  sent, under one identity, listed once by the dead-letter tools; no valid
+  event is;
 * every alert in the alert book reached the alerts topic.
 
 It prints a table of faults, counts and mismatches; mismatches must be 0.
@@ -43,13 +45,14 @@ from pathlib import Path
 import psycopg
 from kafka import KafkaProducer
 
-from consumers.redrive import read_dead_letters, read_to_end
+from consumers.redrive import DeadLetter, read_dead_letters, read_to_end
 from domain.customer360 import fold_customer
 from domain.facts import FACT_CLASSES, CustomerFact, customer_stream_id
 from projections.customer360 import view_document
 from projections.replay import CUSTOMER_360, TIMELINE, diff, replay
 from service import bootstrap, loadgen
 from service.settings import REPO_ROOT, Settings
+from tests.fuzz.messages import surely_hostile
 from tests.integration.conftest import ServiceUnderTest, service_under_test, wait_until
 
 
@@ -143,11 +146,16 @@ class Publisher:
                 self._send(self.poison())
 
     def poison(self, topic: str | None = None, partition: int | None = None) -> Sent:
-        """The next of five kinds of malformed message, each unique by its value."""
+        """The next of five kinds of malformed message, or (every other time) one of the fuzz
+        generator's surely hostile ones (NUL in an id, year 0001, a lone surrogate...), each
+        unique by its value."""
         self._poison += 1
         mark = f"poison-{self.seed}-{self._poison}"
         topic = topic or self.service.settings.topic_orders
-        kind = self._poison % 5
+        if self._poison % 2:
+            _, value = surely_hostile(self._poison // 2, mark)
+            return Sent(topic, mark.encode(), value, (), partition)
+        kind = self._poison // 2 % 5
         future = (datetime.now(UTC) + timedelta(days=30)).isoformat()
         if kind == 0:
             return Sent(topic, mark.encode(), b"{not json: " + mark.encode(), (), partition)
@@ -382,20 +390,28 @@ class Checker:
         return rows
 
     def _dead_letters(self) -> tuple[str, str, int]:
-        letters = read_dead_letters(self.settings.kafka_bootstrap, self.settings.topic_deadletter)
-        found: Counter[bytes | None] = Counter()
+        """Every poison message on the dead-letter topic as sent, under one identity (its
+        source topic/partition/offset) however often the relay was killed mid-way; and the
+        dead-letter tools list each once."""
+        letters = [DeadLetter.of(record) for record in read_to_end(
+            self.settings.kafka_bootstrap, self.settings.topic_deadletter)]
+        identities: defaultdict[bytes | None, set[tuple[str, int, int]]] = defaultdict(set)
         wrong = 0
         for letter in letters:
             sent = self.ledger.poison.get(letter.value or b"")
             if sent is None or sent.key != letter.key or sent.headers != letter.headers:
                 wrong += 1  # a valid event dead-lettered, or a poison message altered
-            found[letter.value] += 1
-        missing = [v for v in self.ledger.poison if v not in found]
-        copies = sum(found.values()) - len(found)
-        return ("dead letters: every poison message as sent",
-                f"{len(found):,} of {len(self.ledger.poison):,} poison messages "
-                f"({copies} extra copies after kills); {len(missing)} missing, {wrong} wrong",
-                len(missing) + wrong)
+            identities[letter.value].add(letter.identity)
+        missing = [v for v in self.ledger.poison if v not in identities]
+        twice = sum(len(ids) - 1 for ids in identities.values())  # a message rejected twice
+        listed = len(read_dead_letters(self.settings.kafka_bootstrap,
+                                       self.settings.topic_deadletter))
+        repeats = len(letters) - len(identities)
+        return ("dead letters: every poison message as sent, once",
+                f"{len(identities):,} of {len(self.ledger.poison):,} poison messages, "
+                f"{listed:,} listed ({repeats} republished under the same key after kills); "
+                f"{len(missing)} missing, {wrong} wrong, {twice} under two identities",
+                len(missing) + wrong + twice + abs(listed - len(identities)))
 
     def _alerts(self) -> tuple[str, str, int]:
         with self.service.views.read() as db:

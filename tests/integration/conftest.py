@@ -197,13 +197,29 @@ class Desk:
         return response.json()
 
 
-@pytest.fixture
-def desk(store: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
+@contextmanager
+def desk_on(store: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
     for name, value in store.items():
         monkeypatch.setenv(name, value)
     desk = Desk(load_settings())
-    yield desk
-    desk.history.close()
+    try:
+        yield desk
+    finally:
+        desk.history.close()
+
+
+@pytest.fixture
+def desk(store: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
+    """A desk on each store backend."""
+    with desk_on(store, monkeypatch) as on_store:
+        yield on_store
+
+
+@pytest.fixture
+def pg_desk(postgres_store: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
+    """A desk on PostgreSQL, for what only PostgreSQL refuses."""
+    with desk_on(postgres_store, monkeypatch) as on_store:
+        yield on_store
 
 
 @pytest.fixture(params=["postgres", "sqlite"])

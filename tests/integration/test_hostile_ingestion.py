@@ -4,10 +4,12 @@ dead-lettered exactly once, and the partition behind it carries on (issue 13).""
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from kafka import KafkaProducer
 
 from consumers.deadletter import KEY_HEADER
@@ -185,3 +187,26 @@ def test_a_rebalance_on_a_calm_start_does_not_dead_letter_twice(
         second.stop_all()
     keys = Counter(letter.key for letter in raw_letters(service))
     assert len(keys) == sent and set(keys.values()) == {1}, "a dead letter was published twice"
+
+
+def test_readyz_is_not_ready_while_a_partition_with_lag_stands_still(
+        pg_service: ServiceUnderTest) -> None:
+    """No consumer runs: messages wait. One look cannot tell that from a message that
+    arrived a moment ago; a partition seen standing still for longer than allowed can."""
+    service, s = pg_service, pg_service.settings
+    service.publish(s.topic_orders, contact("C-1", hours_ago(1)), key="C-1")
+    service.flush()
+    api = bootstrap.build_api(s.model_copy(update={"ready_max_stall_seconds": 1.0}),
+                              service.history, service.views)
+    client = TestClient(api)
+    first = client.get("/readyz").json()
+    assert not [r for r in first.get("reasons", []) if "has not advanced" in r]
+    time.sleep(1.5)
+    stalled = client.get("/readyz")
+    assert stalled.status_code == 503
+    (reason,) = [r for r in stalled.json()["reasons"] if "has not advanced" in r]
+    assert reason.startswith(f"partition {s.topic_orders}/") and "with 1 messages waiting" in reason
+
+    service.start("consume")
+    wait_until(lambda: not [r for r in client.get("/readyz").json().get("reasons", [])
+                            if "has not advanced" in r], what="the stall to end")

@@ -87,6 +87,7 @@ def test_operators_see_counts_lag_and_readiness_and_the_service_stops_gracefully
 
     scraped = samples(client.get("/metrics").text)
     assert value(scraped, "crm_dead_letters") == 2
+    assert value(scraped, "crm_dead_letter_backlog") == 0
     assert value(scraped, "crm_projection_lag_events", read_model="timeline") == 0
     assert value(scraped, "crm_projection_position", read_model="timeline") > 0
     lags = {labels: v for (name, labels), v in scraped.items() if name == "crm_consumer_lag"}
@@ -100,7 +101,7 @@ def test_operators_see_counts_lag_and_readiness_and_the_service_stops_gracefully
     assert main(["status"]) == 0
     screen = capsys.readouterr().out
     assert "consumer lag" in screen and ": 0 messages" in screen
-    assert f"dead letters on {s.topic_deadletter}: 2" in screen
+    assert f"dead letters: 2 recorded, 0 waiting for {s.topic_deadletter}" in screen
     assert "timeline " in screen and "PROBLEM" not in screen
 
     # SIGTERM: each process finishes what it holds and exits cleanly.

@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 
 import pytest
+from eventsourcing.persistence import OperationalError
 
 from domain.facts import ReportedFact
 from domain.history import Arrival
@@ -26,14 +27,14 @@ class Counter:
     def __init__(self, views: ViewDatabase, name: str, topics: tuple[str, ...] = ()) -> None:
         self.name, self.topics = name, topics
         self.table = views.table(f"count_{name}")
-        self.failing = False
+        self.failing: Exception | None = None
 
     def create_tables(self, views: ViewDatabase) -> None:
         views.create_tables([f"CREATE TABLE IF NOT EXISTS {self.table} (event_id TEXT PRIMARY KEY)"])
 
     def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None:
-        if self.failing:
-            raise RuntimeError(f"{self.name} is broken")
+        if self.failing is not None:
+            raise self.failing
         cursor.executemany(f"INSERT INTO {self.table} (event_id) VALUES (%s)",
                            [(item.fact.event_id,) for item in batch])
 
@@ -58,7 +59,7 @@ def test_one_failing_model_falls_behind_alone_and_then_gets_only_what_it_missed(
                           retry_seconds=0.3)
     desk.history.record(facts(0, 20))
     assert projector.catch_up() == 20
-    flaky.failing = True
+    flaky.failing = OperationalError("its database went away")  # not its facts' fault
     desk.history.record(facts(20, 20))
     with pytest.raises(ProjectionFailed, match="flaky"):
         projector.catch_up()
@@ -66,7 +67,7 @@ def test_one_failing_model_falls_behind_alone_and_then_gets_only_what_it_missed(
     positions = projector.positions()
     assert positions["everything"] == positions["contacts"] > positions["flaky"]
 
-    flaky.failing = False
+    flaky.failing = None
     time.sleep(0.3)  # its retry pause
     projector.catch_up()
     assert flaky.ids(desk.views) == everything.ids(desk.views) == {f"e-{n}" for n in range(40)}
