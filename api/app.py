@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import alerts, console, customers, ingest, operations, privacy, reports, timeline
+from api import alerts, console, customers, edge, ingest, operations, privacy, reports, timeline
 from api.access import KeyRing
 from api.deps import ReadSide
 from domain.customer360 import Policies
@@ -21,6 +21,7 @@ def create_api(
     status: operations.Operations,
     *,
     page_size: int = 50,
+    max_body_bytes: int = 1 << 20,
 ) -> FastAPI:
     """The API reads the views and the customers' streams in the history."""
     api = FastAPI(
@@ -34,6 +35,10 @@ def create_api(
     api.state.publisher = publisher
     api.state.asyncapi = asyncapi
     api.state.operations = status
+    # The last added runs first: the body limit and the character rules hold before
+    # any route (or key check) runs.
+    api.add_middleware(edge.PlainParameters)
+    api.add_middleware(edge.BodyLimit, max_bytes=max_body_bytes)
     api.add_middleware(operations.RequestTimer)
     api.include_router(customers.router)
     api.include_router(timeline.router)
