@@ -22,6 +22,7 @@ def create_api(
     *,
     page_size: int = 50,
     max_body_bytes: int = 1 << 20,
+    max_events_per_request: int = 500,
 ) -> FastAPI:
     """The API reads the views and the customers' streams in the history."""
     api = FastAPI(
@@ -33,6 +34,7 @@ def create_api(
     api.state.read_side = ReadSide.build(history, views, policies, page_size)
     api.state.keys = KeyRing(views)
     api.state.publisher = publisher
+    api.state.max_events_per_request = max_events_per_request
     api.state.asyncapi = asyncapi
     api.state.operations = status
     # The last added runs first: the body limit and the character rules hold before
@@ -49,4 +51,5 @@ def create_api(
     api.include_router(operations.router)
     api.include_router(console.router)
     api.mount("/static", console.static_files(), name="static")
+    ingest.document_cloud_event(api)
     return api

@@ -164,6 +164,9 @@ class Settings(BaseSettings):
         1_048_576, ge=1024, description="Largest HTTP request body in bytes (413 beyond it, "
         "before the key is checked); an event must fit a Kafka message anyway."
     )
+    api_max_events_per_request: int = Field(
+        500, ge=1, description="Most events one POST /events may carry (413 beyond it)."
+    )
 
     @field_validator("kafka_bootstrap")
     @classmethod
