@@ -1,0 +1,26 @@
+"""Parameter types the routes share: times in queries. Each refuses what the read side cannot handle with 422 and a reason, never 500."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime
+
+from schemas.fields import EARLIEST_TIME
+
+#: Times read from queries (``as_of``, ``since``, ``until``) lie in this range: events are
+#: not older than 1900 (``schemas.fields``), and the read side adds and subtracts a year
+#: or so, which overflows near year 1 and year 9999.
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _in_range(value: datetime) -> datetime:
+    if not EARLIEST_TIME <= value < LATEST_TIME:
+        raise ValueError(f"must lie between {EARLIEST_TIME:%Y-%m-%dT%H:%M:%SZ} and "
+                         f"{LATEST_TIME:%Y-%m-%dT%H:%M:%SZ}")
+    return value
+
+
+#: An RFC 3339 time with its offset, between 1900 and 9000.
+QueryTime = Annotated[AwareDatetime, AfterValidator(_in_range)]
