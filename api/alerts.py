@@ -49,7 +49,9 @@ class Acknowledgement(BaseModel):
                            description="Who acknowledges (agent id); default: the API key's name.")
 
 
-@router.post("/alerts/{alert_id}/ack")
+# :path: an alert id holds the complaint id, which may hold "/" (sent as %2F, decoded
+# before routing).
+@router.post("/alerts/{alert_id:path}/ack")
 def acknowledge_alert(
     alert_id: Annotated[str, Path(min_length=1, max_length=300)],
     caller: Admin,

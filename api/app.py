@@ -42,8 +42,10 @@ def create_api(
     api.add_middleware(edge.PlainParameters)
     api.add_middleware(edge.BodyLimit, max_bytes=max_body_bytes)
     api.add_middleware(operations.RequestTimer)
-    api.include_router(customers.router)
+    # The timeline before the customers' routes: /customers/{customer_id:path} would
+    # take /customers/a/b/timeline for the 360 of "a/b/timeline".
     api.include_router(timeline.router)
+    api.include_router(customers.router)
     api.include_router(alerts.router)
     api.include_router(reports.router)
     api.include_router(ingest.router)

@@ -13,18 +13,17 @@ import binascii
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from api.access import requires
 from api.deps import ReadSide, read_side
-from api.params import QueryTime
+from api.params import CustomerId, QueryTime
 from domain.customer360 import fold_customer
 from projections.customer360 import to_json, view_document
 from schemas.text import printable, text_problem
 
 router = APIRouter(tags=["customers"], dependencies=[Depends(requires("agent"))])
 
-CustomerId = Annotated[str, Path(min_length=1, max_length=64)]
 AsOf = Annotated[
     QueryTime | None,
     Query(description="Read the view as it was at this moment (RFC 3339 with offset, between "
@@ -44,7 +43,17 @@ def _fold(side: ReadSide, customer_id: str, as_of: datetime) -> tuple[Any, list[
     return fold_customer(root, facts, as_of, side.policies), members
 
 
-@router.get("/customers/{customer_id}")
+@router.get("/customers/{customer_id:path}/loyalty")
+def customer_loyalty(customer_id: CustomerId, as_of: AsOf = None,
+                     side: ReadSide = Depends(read_side)) -> dict[str, Any]:
+    """The loyalty score as of a moment, with R, F, M, E, base, penalty and tier."""
+    view, _ = _fold(side, customer_id, _as_of(as_of))
+    return {"customer_id": view.customer_id, **to_json(view.loyalty)}
+
+
+# Declared after every longer /customers/{customer_id:path}/... route (and app.py includes
+# the timeline's router first): a path parameter takes slashes, and the first match wins.
+@router.get("/customers/{customer_id:path}")
 def customer_360(customer_id: CustomerId, as_of: AsOf = None,
                  side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     """Profile, status, owner, consents, purchase pattern, complaints, contacts,
@@ -55,14 +64,6 @@ def customer_360(customer_id: CustomerId, as_of: AsOf = None,
     if view.customer_id != customer_id:
         document["resolved_from"] = customer_id
     return document
-
-
-@router.get("/customers/{customer_id}/loyalty")
-def customer_loyalty(customer_id: CustomerId, as_of: AsOf = None,
-                     side: ReadSide = Depends(read_side)) -> dict[str, Any]:
-    """The loyalty score as of a moment, with R, F, M, E, base, penalty and tier."""
-    view, _ = _fold(side, customer_id, _as_of(as_of))
-    return {"customer_id": view.customer_id, **to_json(view.loyalty)}
 
 
 @router.get("/customers")

@@ -1,13 +1,15 @@
-"""Parameter types the routes share: times in queries. Each refuses what the read side cannot handle with 422 and a reason, never 500."""
+"""Parameter types the routes share: customer ids in paths, times in queries. Each refuses what the read side cannot handle with 422 and a reason, never 500."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime
+from fastapi import Path
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 from schemas.fields import EARLIEST_TIME
+from schemas.text import nfc
 
 #: Times read from queries (``as_of``, ``since``, ``until``) lie in this range: events are
 #: not older than 1900 (``schemas.fields``), and the read side adds and subtracts a year
@@ -24,3 +26,9 @@ def _in_range(value: datetime) -> datetime:
 
 #: An RFC 3339 time with its offset, between 1900 and 9000.
 QueryTime = Annotated[AwareDatetime, AfterValidator(_in_range)]
+
+
+#: A customer id in a path, ``/`` included: routes declare it ``{customer_id:path}``
+#: (Starlette decodes ``%2F`` before routing, so an encoded slash arrives as ``/``).
+#: Compared in Unicode NFC, as the store keeps ids.
+CustomerId = Annotated[str, Path(min_length=1, max_length=64), BeforeValidator(nfc)]

@@ -17,9 +17,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
 
 from api.access import Caller, requires
-from api.customers import CustomerId
 from api.deps import ReadSide, read_side
 from api.ingest import EventPublisher
+from api.params import CustomerId
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ router = APIRouter(tags=["privacy"])
 ERASURE_SOURCE = "crm-timeline/api"
 
 
-@router.post("/admin/customers/{customer_id}/erase", status_code=202)
+@router.post("/admin/customers/{customer_id:path}/erase", status_code=202)
 def erase_customer(
     customer_id: CustomerId,
     request: Request,

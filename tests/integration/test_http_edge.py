@@ -170,3 +170,54 @@ def test_times_inside_the_range_still_read(searchable: Desk) -> None:
                       params={"as_of": "8999-12-31T00:00:00Z"}).status_code == 200
     page = client.get("/customers/C-100/timeline", params={"since": "1900-01-01T00:00:00Z"})
     assert page.status_code == 200 and len(page.json()["entries"]) == 1
+
+
+# --- customer ids holding "/" -------------------------------------------------------------------
+
+SLASHED = "shop/de/4711"
+
+
+def test_a_customer_id_holding_slashes_is_read_in_every_path(desk: Desk) -> None:
+    desk.record(opened(SLASHED, "Slash Customer"),
+                ReportedFact("slash-order", "crm.order.placed", "tests", SLASHED,
+                             NOW - timedelta(days=1),
+                             {"order_id": "O-1", "amount": "10.00", "currency": "EUR", "items": []}),
+                opened("shop", "Not the one"))
+    client = desk.client
+    for encoded in ("shop%2Fde%2F4711", SLASHED):  # as the console sends it, and as typed
+        view = client.get(f"/customers/{encoded}")
+        assert view.status_code == 200, view.text
+        assert view.json()["customer_id"] == SLASHED and view.json()["orders"]["count"] == 1
+        loyalty = client.get(f"/customers/{encoded}/loyalty")
+        assert loyalty.status_code == 200 and loyalty.json()["customer_id"] == SLASHED
+        timeline = client.get(f"/customers/{encoded}/timeline")
+        assert timeline.status_code == 200, timeline.text
+        assert timeline.json()["customer_id"] == SLASHED
+        assert [e["type"] for e in timeline.json()["entries"]] == ["crm.order.placed",
+                                                                    "crm.account.opened"]
+    assert client.get("/customers/shop").json()["profile"]["name"] == "Not the one"
+    assert client.get("/customers/shop%2Fde").status_code == 404
+    assert client.get(f"/customers/{'x/' * 32}y").status_code == 422  # 65 characters
+    assert found(desk, "shop/") == [SLASHED]
+    # An alert id holds a complaint id, which may hold "/" too: it reaches the route.
+    missing = client.post("/alerts/sla:K%2F1:resolution:0:breach/ack")
+    assert missing.status_code == 404 and "sla:K/1:resolution:0:breach" in missing.json()["detail"]
+
+
+def test_a_customer_id_in_a_path_is_compared_in_unicode_nfc(desk: Desk) -> None:
+    desk.record(opened("Caf\u00e9-1", "Ana"))  # stored as the consumer stores ids: NFC
+    view = desk.client.get("/customers/Cafe\u0301-1")  # typed with a combining accent
+    assert view.status_code == 200, view.text
+    assert view.json()["customer_id"] == "Caf\u00e9-1" and "resolved_from" not in view.json()
+    assert desk.client.get("/customers/Cafe\u0301-1/timeline").json()["entries"]
+
+
+def test_the_openapi_document_names_the_path_parameters_plainly(desk: Desk) -> None:
+    paths = desk.client.get("/openapi.json").json()["paths"]
+    assert "/customers/{customer_id}/timeline" in paths
+    assert "/admin/customers/{customer_id}/erase" in paths
+    assert not [p for p in paths if ":path" in p]
+    body = paths["/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"$ref": "#/components/schemas/CloudEvent"} in body["anyOf"]
+    schemas = desk.client.get("/openapi.json").json()["components"]["schemas"]
+    assert "subject" in schemas["CloudEvent"]["properties"]
