@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.access import Admin, requires
 from api.deps import ReadSide, read_side
+from api.params import OneLine
 
 router = APIRouter(tags=["alerts"], dependencies=[Depends(requires("agent"))])
 
@@ -45,7 +46,7 @@ def list_alerts(
 
 
 class Acknowledgement(BaseModel):
-    by: str | None = Field(None, min_length=1, max_length=100,
+    by: OneLine | None = Field(None, min_length=1, max_length=100,
                            description="Who acknowledges (agent id); default: the API key's name.")
 
 

@@ -1,4 +1,5 @@
-"""Parameter types the routes share: customer ids in paths, times in queries. Each refuses what the read side cannot handle with 422 and a reason, never 500."""
+"""Parameter types the routes share: customer ids in paths, times in queries, lines of text
+in bodies. Each refuses what the read side cannot handle with 422 and a reason, never 500."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import Path
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 from schemas.fields import EARLIEST_TIME
-from schemas.text import nfc
+from schemas.text import nfc, text_problem
 
 #: Times read from queries (``as_of``, ``since``, ``until``) lie in this range: events are
 #: not older than 1900 (``schemas.fields``), and the read side adds and subtracts a year
@@ -27,6 +28,15 @@ def _in_range(value: datetime) -> datetime:
 #: An RFC 3339 time with its offset, between 1900 and 9000.
 QueryTime = Annotated[AwareDatetime, AfterValidator(_in_range)]
 
+
+def _one_line(value: str) -> str:
+    if problem := text_problem(value):
+        raise ValueError(f"must be one line of text without control characters: it {problem}")
+    return value
+
+
+#: One line of text in a JSON body: no control character, no lone surrogate.
+OneLine = Annotated[str, AfterValidator(_one_line)]
 
 #: A customer id in a path, ``/`` included: routes declare it ``{customer_id:path}``
 #: (Starlette decodes ``%2F`` before routing, so an encoded slash arrives as ``/``).
