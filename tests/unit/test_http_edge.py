@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from api.edge import BodyLimit, PlainParameters
+from api.reports import csv_cell
 
 pytestmark = pytest.mark.unit
 
@@ -125,3 +126,22 @@ def test_plain_parameters_pass() -> None:
     sent, _ = request(PlainParameters(app), headers=[], chunks=[b""], path="/customers/shop/4711",
                       query=b"q=M%C3%BCller%20%25&cursor=AA%3D%3D")
     assert status_and_detail(sent)[0] == 200 and app.called
+
+
+@pytest.mark.parametrize(("value", "cell"), [
+    ("=HYPERLINK(\"http://x\",\"y\")", "'=HYPERLINK(\"http://x\",\"y\")"),
+    ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"),
+    ("-2+3", "'-2+3"),
+    ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+    ("\tTAB", "'\tTAB"),
+    ("\rCR", "'\rCR"),
+    ("search", "search"),
+    ("a=b", "a=b"),
+    ("-12.50", "-12.50"),  # an amount: a number to a spreadsheet, not a formula
+    (-3, -3),
+    (1.5, 1.5),
+    (None, None),
+    ({"0": 3}, '{"0": 3}'),
+])
+def test_csv_cells_a_spreadsheet_would_run_are_escaped(value: Any, cell: Any) -> None:
+    assert csv_cell(value) == cell
