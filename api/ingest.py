@@ -8,7 +8,8 @@ stores them like any other event, so HTTP adds no second path into the store.
 The body is read raw and decoded as strictly as a Kafka message
 (``schemas.validation.decode_json``: no NaN or Infinity, no name twice in an
 object), within the request body limit (``api.edge.BodyLimit``) and at most
-``max_events`` events a request.
+``max_events`` events a request. Merges, unmerges and erasure requests need a
+key with an explicit permission for their type (``api.access``).
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def _is_json(content_type: str | None) -> bool:
     openapi_extra=_EVENTS_BODY,
     responses={
         400: {"description": "the body is not JSON this service reads (NaN, a name twice, ...)"},
+        403: {"description": "every event needs a permission the key does not have"},
         413: {"description": "over the body size limit or the number of events a request"},
         415: {"description": "the body is not JSON"},
         422: {"description": "no event was valid"},
@@ -106,11 +108,12 @@ def _is_json(content_type: str | None) -> bool:
 )
 def publish_events(
     request: Request,
-    _: Ingest,
+    caller: Ingest,
     body: Annotated[bytes, Depends(_raw_body)],
 ) -> JSONResponse:
     """Validate and publish; the answer lists accepted ids and, per rejected event, why.
-    202 when any was published, 422 when none was valid."""
+    202 when any was published, 422 when none was valid, 403 when the only reason was a
+    missing permission (merges, unmerges and erasure requests need one)."""
     publisher: EventPublisher = request.app.state.publisher
     max_events: int = request.app.state.max_events_per_request
     if not _is_json(request.headers.get("content-type")):
@@ -133,16 +136,28 @@ def publish_events(
     now = datetime.now(UTC)
     # JSON text holds control characters and lone surrogates only as backslash escapes.
     text_checked = b"\\" not in body
-    accepted, rejected = [], []
+    accepted, rejected, refused = [], [], 0
     for index, raw in enumerate(events):
         try:
-            parse_event(raw, now=now, max_future=publisher.max_future, text_checked=text_checked)
+            valid = parse_event(raw, now=now, max_future=publisher.max_future,
+                                text_checked=text_checked)
         except InvalidEvent as error:
-            event_id = raw.get("id") if isinstance(raw, dict) else None
-            rejected.append({"index": index, "id": event_id, "reason": error.reason})
+            reason = error.reason
         else:
-            accepted.append(raw)
+            reason = caller.refusal_to_publish(valid.event.type)
+            if reason is None:
+                accepted.append(raw)
+                continue
+            refused += 1
+        event_id = raw.get("id") if isinstance(raw, dict) else None
+        rejected.append({"index": index, "id": event_id, "reason": reason})
     if accepted:
         publisher.publish(accepted)
-    answer = {"accepted": [e["id"] for e in accepted], "rejected": rejected}
-    return JSONResponse(answer, status_code=202 if accepted else 422)
+    answer: dict[str, Any] = {"accepted": [e["id"] for e in accepted], "rejected": rejected}
+    if accepted:
+        return JSONResponse(answer, status_code=202)
+    if rejected and refused == len(rejected):
+        answer["detail"] = (f"the key {caller.name!r} may not publish these events: "
+                            f"{rejected[0]['reason']}")
+        return JSONResponse(answer, status_code=403)
+    return JSONResponse(answer, status_code=422)

@@ -1,5 +1,5 @@
 """POST /events: valid events travel through Kafka into the store; invalid ones get reasons;
-hostile bodies are refused whole."""
+hostile bodies are refused whole; merges, unmerges and erasure requests need a permission."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_posted_events_are_published_stored_and_invalid_ones_rejected_with_reaso
 
 @pytest.fixture
 def shop(desk: Desk) -> TestClient:
-    """An ingest key, as an upstream web shop has."""
+    """An ingest key without permissions, as an upstream web shop has."""
     api = desk.client.app
     return TestClient(api, headers={"X-API-Key": api.state.keys.create("web-shop", "ingest")})
 
@@ -96,3 +96,67 @@ def test_a_body_that_is_not_json_is_415(shop: TestClient) -> None:
     cloudevents = shop.post("/events", content=b"[]",
                             headers={"Content-Type": "application/cloudevents-batch+json"})
     assert cloudevents.status_code == 422  # read as JSON: an empty list, nothing valid
+
+
+MERGE = {"duplicate_customer_id": "C-6"}
+
+
+def test_an_ingest_key_without_the_permission_cannot_merge_unmerge_or_erase(shop: TestClient) -> None:
+    privileged = [
+        cloud_event("crm.account.merged", "C-5", at=hours_ago(1), event_id="merge-1", data=MERGE),
+        cloud_event("crm.account.unmerged", "C-5", at=hours_ago(1), event_id="unmerge-1", data=MERGE),
+        cloud_event("crm.account.erasure_requested", "C-5", at=hours_ago(1), event_id="erase-1"),
+    ]
+    answer = shop.post("/events", json=privileged)
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["accepted"] == []
+    reasons = {r["id"]: r["reason"] for r in answer.json()["rejected"]}
+    assert set(reasons) == {"merge-1", "unmerge-1", "erase-1"}
+    assert "needs the permission 'crm.account.merged'" in reasons["merge-1"]
+    assert "--role ingest --allow crm.account.erasure_requested" in reasons["erase-1"]
+    assert "web-shop" in answer.json()["detail"]
+    # Invalid and refused together: 422, each with its own reason.
+    mixed = shop.post("/events", json=[privileged[0], {"specversion": "1.0"}])
+    assert mixed.status_code == 422
+    assert "permission" in mixed.json()["rejected"][0]["reason"]
+    assert "missing attribute" in mixed.json()["rejected"][1]["reason"]
+
+
+def test_keys_are_granted_privileged_types_explicitly_and_only_for_ingest(desk: Desk) -> None:
+    keys = desk.client.app.state.keys
+    with pytest.raises(ValueError, match="unknown permission 'crm.order.placed'"):
+        keys.create("idm", "ingest", ["crm.order.placed"])
+    with pytest.raises(ValueError, match="--allow needs --role ingest"):
+        keys.create("idm", "admin", ["crm.account.merged"])
+    key = keys.create("idm", "ingest", ["crm.account.merged", "crm.account.unmerged"])
+    caller = keys.verify(key)
+    assert caller.permissions == {"crm.account.merged", "crm.account.unmerged"}
+    assert caller.refusal_to_publish("crm.account.merged") is None
+    assert caller.refusal_to_publish("crm.order.placed") is None
+    assert "crm.account.erasure_requested" in caller.refusal_to_publish("crm.account.erasure_requested")
+    listed = {row["name"]: row["permissions"] for row in keys.list()}
+    assert listed["idm"] == "crm.account.merged,crm.account.unmerged"
+
+
+def test_an_identity_system_with_the_permission_merges_and_the_shop_is_refused(
+    pg_service: ServiceUnderTest,
+) -> None:
+    service = pg_service
+    api = service.api().app
+    shop = TestClient(api, headers={"X-API-Key": api.state.keys.create("web-shop", "ingest")})
+    idm = TestClient(api, headers={"X-API-Key": api.state.keys.create(
+        "identity", "ingest", ["crm.account.merged"])})
+    merge = cloud_event("crm.account.merged", "C-5", at=hours_ago(1), event_id="merge-ok",
+                        data=MERGE)
+    order_5 = order("C-5", hours_ago(3), "O-5", event_id="order-5")
+    refused = shop.post("/events", json=[order_5, {**merge, "id": "merge-shop"}])
+    assert refused.status_code == 202 and refused.json()["accepted"] == ["order-5"]
+    assert refused.json()["rejected"][0]["id"] == "merge-shop"
+    assert idm.post("/events", json=merge).json()["accepted"] == ["merge-ok"]
+    unmerge = cloud_event("crm.account.unmerged", "C-5", at=hours_ago(0.5), event_id="unmerge-idm",
+                          data=MERGE)
+    assert idm.post("/events", json=unmerge).status_code == 403  # merged only, as granted
+
+    service.start("consume")
+    wait_until(lambda: len(service.stored_event_ids()) == 2, what="the order and the merge stored")
+    assert sorted(service.stored_event_ids()) == ["merge-ok", "order-5"]
