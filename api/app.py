@@ -37,11 +37,13 @@ def create_api(
     api.state.max_events_per_request = max_events_per_request
     api.state.asyncapi = asyncapi
     api.state.operations = status
-    # The last added runs first: the body limit and the character rules hold before
-    # any route (or key check) runs.
+    # The last added runs first: headers go on every answer, the body limit and the
+    # character rules hold before any route (or key check) runs.
     api.add_middleware(edge.PlainParameters)
     api.add_middleware(edge.BodyLimit, max_bytes=max_body_bytes)
     api.add_middleware(operations.RequestTimer)
+    docs = {api.docs_url, api.redoc_url, api.swagger_ui_oauth2_redirect_url}
+    api.add_middleware(edge.SecurityHeaders, docs_paths=frozenset(p for p in docs if p))
     # The timeline before the customers' routes: /customers/{customer_id:path} would
     # take /customers/a/b/timeline for the 360 of "a/b/timeline".
     api.include_router(timeline.router)

@@ -1,5 +1,5 @@
-"""What every request meets before any route: the body limit and the character rules for
-paths and query parameters.
+"""What every request meets before any route: the body limit, the character rules for
+paths and query parameters, and the security headers on every answer.
 
 They are ASGI middlewares, so they hold for every route at once (the static console
 files and the OpenAPI pages included) and run before anything reads the body or
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from starlette.datastructures import Headers, QueryParams
+from starlette.datastructures import Headers, MutableHeaders, QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.text import printable, text_problem
@@ -128,3 +128,52 @@ class PlainParameters:
                 if found := text_problem(value):
                     return f"query parameter '{printable(name, 40)}' {found}"
         return None
+
+
+#: The console (``api/static``) loads only its own files: no inline script or style,
+#: styles set from scripts through CSSOM (Chart.js sizes its canvas so), fetches to
+#: this origin. It may not be framed, and forms and ``<base>`` cannot point elsewhere.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; base-uri 'none'; form-action 'self'; "
+                           "frame-ancestors 'none'")
+#: FastAPI's ``/docs`` (Swagger UI) and ``/redoc`` pages load their scripts and styles
+#: from the jsDelivr CDN, ReDoc its fonts from Google Fonts and its search worker from a
+#: blob, the favicon comes from fastapi.tiangolo.com, and both start with an inline
+#: script (and ReDoc an inline style). Only these pages, which hold no data and fetch
+#: only /openapi.json, get the CDN hosts and 'unsafe-inline'; the console never does.
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; "
+    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src 'self' https://fonts.gstatic.com; "
+    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "worker-src 'self' blob:; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class SecurityHeaders:
+    """Adds a Content-Security-Policy, ``X-Content-Type-Options: nosniff``,
+    ``Referrer-Policy: no-referrer`` and ``X-Frame-Options: DENY`` (for browsers older
+    than ``frame-ancestors``) to every answer, errors included."""
+
+    def __init__(self, app: ASGIApp, docs_paths: frozenset[str] = frozenset()) -> None:
+        self.app = app
+        self.docs_paths = docs_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = (DOCS_CONTENT_SECURITY_POLICY if scope.get("path") in self.docs_paths
+                  else CONTENT_SECURITY_POLICY)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", policy)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                headers.setdefault("X-Frame-Options", "DENY")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -246,3 +246,23 @@ def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_escaped(desk: Desk) 
     assert not [c for c in cells if c.lstrip('"').startswith(("=", "+", "-", "@"))]
     eve = next(line for line in lines if "HYPERLINK" in line)
     assert eve.endswith(",1,25.00,25.00")  # numbers stay numbers
+
+
+# --- security headers -----------------------------------------------------------------------
+
+def test_every_answer_has_the_security_headers(desk: Desk) -> None:
+    anonymous = TestClient(desk.client.app)
+    for answer in (anonymous.get("/"), anonymous.get("/static/console.js"),
+                   anonymous.get("/customers/C-1"), desk.client.get("/customers/C-404"),
+                   anonymous.get("/healthz"), anonymous.get("/customers?q=%00"),
+                   anonymous.post("/events", content=b" " * (2 << 20))):
+        assert answer.headers["content-security-policy"] == (
+            "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        ), answer.request.url
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["referrer-policy"] == "no-referrer"
+    docs = anonymous.get("/docs")
+    assert docs.status_code == 200 and "https://cdn.jsdelivr.net" in docs.text
+    assert "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
+    assert "cdn.jsdelivr.net" in anonymous.get("/redoc").headers["content-security-policy"]

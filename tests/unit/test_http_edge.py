@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from api.edge import BodyLimit, PlainParameters
+from api.edge import BodyLimit, PlainParameters, SecurityHeaders
 from api.reports import csv_cell
 
 pytestmark = pytest.mark.unit
@@ -126,6 +126,23 @@ def test_plain_parameters_pass() -> None:
     sent, _ = request(PlainParameters(app), headers=[], chunks=[b""], path="/customers/shop/4711",
                       query=b"q=M%C3%BCller%20%25&cursor=AA%3D%3D")
     assert status_and_detail(sent)[0] == 200 and app.called
+
+
+def test_every_answer_carries_the_security_headers_and_the_docs_their_own_policy() -> None:
+    def headers_of(path: str) -> dict[str, str]:
+        sent, _ = request(SecurityHeaders(Recorder(), frozenset({"/docs"})), headers=[],
+                          chunks=[b""], path=path)
+        return {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+
+    console = headers_of("/")
+    assert console["content-security-policy"].startswith("default-src 'self';")
+    assert "frame-ancestors 'none'" in console["content-security-policy"]
+    assert "unsafe-inline" not in console["content-security-policy"]
+    assert console["x-content-type-options"] == "nosniff"
+    assert console["referrer-policy"] == "no-referrer"
+    docs = headers_of("/docs")["content-security-policy"]
+    assert "https://cdn.jsdelivr.net" in docs and "'unsafe-inline'" in docs
+    assert "frame-ancestors 'none'" in docs
 
 
 @pytest.mark.parametrize(("value", "cell"), [
