@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.access import Admin, requires
 from api.deps import ReadSide, read_side
+from api.params import OneLine
 
 router = APIRouter(tags=["alerts"], dependencies=[Depends(requires("agent"))])
 
@@ -45,11 +46,13 @@ def list_alerts(
 
 
 class Acknowledgement(BaseModel):
-    by: str | None = Field(None, min_length=1, max_length=100,
+    by: OneLine | None = Field(None, min_length=1, max_length=100,
                            description="Who acknowledges (agent id); default: the API key's name.")
 
 
-@router.post("/alerts/{alert_id}/ack")
+# :path: an alert id holds the complaint id, which may hold "/" (sent as %2F, decoded
+# before routing).
+@router.post("/alerts/{alert_id:path}/ack")
 def acknowledge_alert(
     alert_id: Annotated[str, Path(min_length=1, max_length=300)],
     caller: Admin,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import alerts, console, customers, ingest, operations, privacy, reports, timeline
+from api import alerts, console, customers, edge, ingest, operations, privacy, reports, timeline
 from api.access import KeyRing
 from api.deps import ReadSide
 from domain.customer360 import Policies
@@ -21,6 +21,8 @@ def create_api(
     status: operations.Operations,
     *,
     page_size: int = 50,
+    max_body_bytes: int = 1 << 20,
+    max_events_per_request: int = 500,
 ) -> FastAPI:
     """The API reads the views and the customers' streams in the history."""
     api = FastAPI(
@@ -32,11 +34,20 @@ def create_api(
     api.state.read_side = ReadSide.build(history, views, policies, page_size)
     api.state.keys = KeyRing(views)
     api.state.publisher = publisher
+    api.state.max_events_per_request = max_events_per_request
     api.state.asyncapi = asyncapi
     api.state.operations = status
+    # The last added runs first: headers go on every answer, the body limit and the
+    # character rules hold before any route (or key check) runs.
+    api.add_middleware(edge.PlainParameters)
+    api.add_middleware(edge.BodyLimit, max_bytes=max_body_bytes)
     api.add_middleware(operations.RequestTimer)
-    api.include_router(customers.router)
+    docs = {api.docs_url, api.redoc_url, api.swagger_ui_oauth2_redirect_url}
+    api.add_middleware(edge.SecurityHeaders, docs_paths=frozenset(p for p in docs if p))
+    # The timeline before the customers' routes: /customers/{customer_id:path} would
+    # take /customers/a/b/timeline for the 360 of "a/b/timeline".
     api.include_router(timeline.router)
+    api.include_router(customers.router)
     api.include_router(alerts.router)
     api.include_router(reports.router)
     api.include_router(ingest.router)
@@ -44,4 +55,5 @@ def create_api(
     api.include_router(operations.router)
     api.include_router(console.router)
     api.mount("/static", console.static_files(), name="static")
+    ingest.document_cloud_event(api)
     return api

@@ -9,37 +9,35 @@ unmerge can make the duplicate its own customer again).
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from api.access import requires
 from api.deps import ReadSide, read_side
+from api.params import CustomerId, QueryTime
 from domain.customer360 import CustomerFold, by_event_time
 from projections.customer360 import to_json, view_document
 from projections.set_aside import feed_each
-from schemas.text import printable
+from schemas.text import printable, text_problem
 from storage.errors import explain
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["customers"], dependencies=[Depends(requires("agent"))])
 
-CustomerId = Annotated[str, Path(min_length=1, max_length=64)]
 AsOf = Annotated[
-    datetime | None,
-    Query(description="Read the view as it was at this moment (RFC 3339 with offset); default now."),
+    QueryTime | None,
+    Query(description="Read the view as it was at this moment (RFC 3339 with offset, between "
+          "1900 and 9000); default now."),
 ]
 
 
 def _as_of(as_of: datetime | None) -> datetime:
-    if as_of is None:
-        return datetime.now(UTC)
-    if as_of.tzinfo is None:
-        raise HTTPException(422, "`as_of` needs a time zone offset, e.g. 2026-11-20T12:00:00Z")
-    return as_of
+    return datetime.now(UTC) if as_of is None else as_of
 
 
 def _fold(side: ReadSide, customer_id: str, as_of: datetime) -> tuple[Any, list[str]]:
@@ -57,7 +55,17 @@ def _fold(side: ReadSide, customer_id: str, as_of: datetime) -> tuple[Any, list[
     return fold.view(as_of), members
 
 
-@router.get("/customers/{customer_id}")
+@router.get("/customers/{customer_id:path}/loyalty")
+def customer_loyalty(customer_id: CustomerId, as_of: AsOf = None,
+                     side: ReadSide = Depends(read_side)) -> dict[str, Any]:
+    """The loyalty score as of a moment, with R, F, M, E, base, penalty and tier."""
+    view, _ = _fold(side, customer_id, _as_of(as_of))
+    return {"customer_id": view.customer_id, **to_json(view.loyalty)}
+
+
+# Declared after every longer /customers/{customer_id:path}/... route (and app.py includes
+# the timeline's router first): a path parameter takes slashes, and the first match wins.
+@router.get("/customers/{customer_id:path}")
 def customer_360(customer_id: CustomerId, as_of: AsOf = None,
                  side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     """Profile, status, owner, consents, purchase pattern, complaints, contacts,
@@ -70,30 +78,25 @@ def customer_360(customer_id: CustomerId, as_of: AsOf = None,
     return document
 
 
-@router.get("/customers/{customer_id}/loyalty")
-def customer_loyalty(customer_id: CustomerId, as_of: AsOf = None,
-                     side: ReadSide = Depends(read_side)) -> dict[str, Any]:
-    """The loyalty score as of a moment, with R, F, M, E, base, penalty and tier."""
-    view, _ = _fold(side, customer_id, _as_of(as_of))
-    return {"customer_id": view.customer_id, **to_json(view.loyalty)}
-
-
 @router.get("/customers")
 def search_customers(
     q: Annotated[str, Query(min_length=1, max_length=200,
                             description="Start of a customer id, part of a name or e-mail, or phone digits.")],
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[str | None, Query(max_length=200,
+                                        description="`next_cursor` of the previous page.")] = None,
     side: ReadSide = Depends(read_side),
 ) -> dict[str, Any]:
     """Customers matching ``q`` (an id prefix, so search works as you type), merged
-    duplicates left out, ordered by id."""
-    needle = q.strip().lower()
-    digits = "".join(ch for ch in needle if ch.isdigit())
-    clauses = ["(lower(customer_id) LIKE %s OR lower(name) LIKE %s OR email LIKE %s"]
+    duplicates left out, ordered by id. ``%`` and ``_`` in ``q`` match themselves."""
+    typed = q.strip().lower()
+    needle, digits = _like_escaped(typed), "".join(ch for ch in typed if ch.isdigit())
+    # ESCAPE: a % or _ typed by the agent is that character, not a wildcard.
+    like = "LIKE %s ESCAPE '\\'"
+    clauses = [f"(lower(customer_id) {like} OR lower(name) {like} OR email {like}"]
     params: list[Any] = [f"{needle}%", f"%{needle}%", f"%{needle}%"]
     if len(digits) >= 4:
-        clauses[0] += " OR phone_digits LIKE %s"
+        clauses[0] += f" OR phone_digits {like}"
         params.append(f"%{digits}%")
     clauses[0] += ")"
     clauses.append("merged_into IS NULL")
@@ -116,12 +119,23 @@ def search_customers(
     }
 
 
+def _like_escaped(text: str) -> str:
+    """``text`` matched literally by ``LIKE ... ESCAPE '\\'`` (PostgreSQL and SQLite alike)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _encode(customer_id: str) -> str:
     return base64.urlsafe_b64encode(customer_id.encode()).decode()
 
 
 def _decode(cursor: str) -> str:
+    """The customer id a cursor of ours holds; 400 for anything else (bad base64, not
+    UTF-8, control characters such as NUL, which PostgreSQL cannot even compare)."""
+    refused = HTTPException(400, f"cursor {printable(cursor, 100)!r} is not one this API returned")
     try:
-        return base64.urlsafe_b64decode(cursor.encode()).decode()
-    except ValueError:
-        raise HTTPException(400, f"cursor {cursor!r} is not one this API returned") from None
+        customer_id = base64.b64decode(cursor, altchars=b"-_", validate=True).decode()
+    except (binascii.Error, ValueError):
+        raise refused from None
+    if not customer_id or len(customer_id) > 64 or text_problem(customer_id):
+        raise refused
+    return customer_id

@@ -4,23 +4,59 @@ Each event is validated exactly as the Kafka consumer would; valid ones are
 published to their topic (key = customer id) and acknowledged by the broker
 before the answer, invalid ones are rejected with their reason. The consumer
 stores them like any other event, so HTTP adds no second path into the store.
+
+The body is read raw and decoded as strictly as a Kafka message
+(``schemas.validation.decode_json``: no NaN or Infinity, no name twice in an
+object), within the request body limit (``api.edge.BodyLimit``) and at most
+``max_events`` events a request. Merges, unmerges and erasure requests need a
+key with an explicit permission for their type (``api.access``).
 """
 
 from __future__ import annotations
 
+import email.message
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from kafka import KafkaProducer
 
-from api.access import requires
-from schemas.validation import InvalidEvent, parse_event
+from api.access import Ingest
+from schemas.envelope import CloudEvent
+from schemas.validation import InvalidEvent, decode_json, parse_event
 
-router = APIRouter(tags=["ingestion"], dependencies=[Depends(requires("ingest"))])
+router = APIRouter(tags=["ingestion"])
+
+#: The envelope's JSON Schema, under ``components.schemas.CloudEvent`` of the OpenAPI
+#: document (the route reads its body raw, so FastAPI cannot describe it by itself).
+CLOUD_EVENT_SCHEMA = CloudEvent.model_json_schema(ref_template="#/components/schemas/{model}")
+_CLOUD_EVENT = {"$ref": "#/components/schemas/CloudEvent"}
+_EVENTS_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "One CloudEvent (structured mode, JSON) or a list of them, at most "
+        "`CRM_API_MAX_EVENTS_PER_REQUEST` (500) events and `CRM_API_MAX_BODY_BYTES` (1 MiB).",
+        "content": {"application/json": {"schema": {
+            "anyOf": [_CLOUD_EVENT, {"type": "array", "items": _CLOUD_EVENT}]}}},
+    }
+}
+
+
+def document_cloud_event(api: FastAPI) -> None:
+    """Adds ``CloudEvent`` to the OpenAPI document's schemas, where ``POST /events`` refers."""
+    generate = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            document = generate()
+            document.setdefault("components", {}).setdefault("schemas", {})["CloudEvent"] = (
+                CLOUD_EVENT_SCHEMA)
+        return api.openapi_schema  # type: ignore[return-value]
+
+    api.openapi = openapi  # type: ignore[method-assign]
 
 
 class EventPublisher:
@@ -43,25 +79,85 @@ class EventPublisher:
             delivery.get(timeout=30)
 
 
-@router.post("/events", status_code=202, responses={422: {"description": "no event was valid"}})
+async def _raw_body(request: Request) -> bytes:
+    """The body as sent (the limit has been enforced before any route ran)."""
+    return await request.body()
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return True  # as FastAPI reads a body without one
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json"))
+
+
+@router.post(
+    "/events",
+    status_code=202,
+    openapi_extra=_EVENTS_BODY,
+    responses={
+        400: {"description": "the body is not JSON this service reads (NaN, a name twice, ...)"},
+        403: {"description": "every event needs a permission the key does not have"},
+        413: {"description": "over the body size limit or the number of events a request"},
+        415: {"description": "the body is not JSON"},
+        422: {"description": "no event was valid"},
+    },
+)
 def publish_events(
     request: Request,
-    body: Annotated[dict[str, Any] | list[Any], Body(description="One CloudEvent or a list.")],
-) -> Any:
-    """Validate and publish; the answer lists accepted ids and, per rejected event, why."""
+    caller: Ingest,
+    body: Annotated[bytes, Depends(_raw_body)],
+) -> JSONResponse:
+    """Validate and publish; the answer lists accepted ids and, per rejected event, why.
+    202 when any was published, 422 when none was valid, 403 when the only reason was a
+    missing permission (merges, unmerges and erasure requests need one)."""
     publisher: EventPublisher = request.app.state.publisher
-    events = body if isinstance(body, list) else [body]
+    max_events: int = request.app.state.max_events_per_request
+    if not _is_json(request.headers.get("content-type")):
+        raise HTTPException(415, "the body must be JSON (Content-Type: application/json): one "
+                            "CloudEvent or a list of them")
+    try:
+        decoded = decode_json(body, "the request body")
+    except InvalidEvent as error:
+        reason = error.reason
+        raise HTTPException(400, reason if reason.startswith("the request body")
+                            else f"the request body is {reason}") from None
+    if not isinstance(decoded, dict | list):
+        raise HTTPException(400, "the request body must be one CloudEvent (a JSON object) or a "
+                            f"list of them, not {type(decoded).__name__}")
+    events = decoded if isinstance(decoded, list) else [decoded]
+    if len(events) > max_events:
+        raise HTTPException(413, f"a request carries at most {max_events} events "
+                            f"(CRM_API_MAX_EVENTS_PER_REQUEST); this one has {len(events)}: "
+                            "send them in several requests (nothing was published)")
     now = datetime.now(UTC)
-    accepted, rejected = [], []
+    # JSON text holds control characters and lone surrogates only as backslash escapes.
+    text_checked = b"\\" not in body
+    accepted, rejected, refused = [], [], 0
     for index, raw in enumerate(events):
         try:
-            parse_event(raw, now=now, max_future=publisher.max_future)
+            valid = parse_event(raw, now=now, max_future=publisher.max_future,
+                                text_checked=text_checked)
         except InvalidEvent as error:
-            event_id = raw.get("id") if isinstance(raw, dict) else None
-            rejected.append({"index": index, "id": event_id, "reason": error.reason})
+            reason = error.reason
         else:
-            accepted.append(raw)
+            reason = caller.refusal_to_publish(valid.event.type)
+            if reason is None:
+                accepted.append(raw)
+                continue
+            refused += 1
+        event_id = raw.get("id") if isinstance(raw, dict) else None
+        rejected.append({"index": index, "id": event_id, "reason": reason})
     if accepted:
         publisher.publish(accepted)
-    answer = {"accepted": [e["id"] for e in accepted], "rejected": rejected}
-    return JSONResponse(answer, status_code=202 if accepted else 422)
+    answer: dict[str, Any] = {"accepted": [e["id"] for e in accepted], "rejected": rejected}
+    if accepted:
+        return JSONResponse(answer, status_code=202)
+    if rejected and refused == len(rejected):
+        answer["detail"] = (f"the key {caller.name!r} may not publish these events: "
+                            f"{rejected[0]['reason']}")
+        return JSONResponse(answer, status_code=403)
+    return JSONResponse(answer, status_code=422)

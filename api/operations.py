@@ -80,6 +80,9 @@ class RequestTimer:
         try:
             await self.app(scope, receive, send_noting_status)
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
+            # path_format: the template without converters ({customer_id}, not
+            # {customer_id:path}), as the OpenAPI document names it.
+            matched = scope.get("route")
+            route = getattr(matched, "path_format", None) or getattr(matched, "path", "unmatched")
             API_REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(
                 time.perf_counter() - started)

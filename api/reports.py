@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import threading
 from typing import Annotated, Any
 
@@ -40,12 +41,30 @@ def list_reports(side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     return {"reports": reports}
 
 
+#: A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: Decimal strings (amounts) are numbers to a spreadsheet, not formulas: they stay as they are.
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell no spreadsheet runs: objects as JSON, and text that a
+    spreadsheet would take for a formula (``=HYPERLINK(...)``, ``@SUM(...)``, ``-1+1``)
+    behind a ``'``, which makes it text. Numbers, and strings that are only a number,
+    stay as they are."""
+    if isinstance(value, dict | list):
+        value = json.dumps(value)
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def _csv(columns: tuple[str, ...], rows: list[Doc]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
     return out.getvalue()
 
 

@@ -6,12 +6,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from pydantic import BaseModel, Field
 
 from api.access import requires
 from api.deps import ReadSide, read_side
+from api.params import CustomerId, QueryTime
 from projections.timeline import InvalidCursor, TimelineFilter, read_timeline
+from schemas.text import printable
 
 router = APIRouter(tags=["timeline"], dependencies=[Depends(requires("agent"))])
 
@@ -36,18 +38,23 @@ class TimelinePageOut(BaseModel):
     )
 
 
-@router.get("/customers/{customer_id}/timeline", response_model=TimelinePageOut)
+# {customer_id:path}: an id may hold "/"; app.py includes this router before the 360's
+# /customers/{customer_id:path}, so /customers/a/b/timeline is the timeline of "a/b".
+@router.get("/customers/{customer_id:path}/timeline", response_model=TimelinePageOut)
 def customer_timeline(
-    customer_id: Annotated[str, Path(min_length=1, max_length=64)],
+    customer_id: CustomerId,
     type: Annotated[
         str | None,
         Query(description="Event type or prefix, e.g. `crm.order` or `crm.order.placed`."),
     ] = None,
     channel: Annotated[str | None, Query(description="Contact or sales channel, e.g. `web`.")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="Inclusive lower bound, RFC 3339.")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Exclusive upper bound, RFC 3339.")] = None,
+    since: Annotated[QueryTime | None, Query(
+        description="Inclusive lower bound, RFC 3339 with offset, between 1900 and 9000.")] = None,
+    until: Annotated[QueryTime | None, Query(
+        description="Exclusive upper bound, RFC 3339 with offset, between 1900 and 9000.")] = None,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[str | None, Query(max_length=200,
+                                        description="`next_cursor` of the previous page.")] = None,
     order: Annotated[str, Query(pattern="^(newest|oldest)$")] = "newest",
     side: ReadSide = Depends(read_side),
 ) -> Response:
@@ -67,6 +74,12 @@ def customer_timeline(
         )
     except InvalidCursor as error:
         raise HTTPException(400, str(error)) from None
+    except OverflowError:
+        # A cursor decoding to numbers beyond 64 bits: SQLite refuses them as parameters.
+        if cursor is None:
+            raise
+        raise HTTPException(400, f"cursor {printable(cursor, 100)!r} is not one this API "
+                            "returned") from None
     # The rows are the documented shape already: sent as they are, not validated again
     # (that cost more than the query; response_model still documents them).
     return Response(orjson.dumps({"customer_id": root, "merged_ids": members[1:],

@@ -163,4 +163,6 @@ def build_api(settings: Settings, history: CustomerHistory, views: ViewDatabase)
                                timedelta(seconds=settings.max_future_seconds))
     asyncapi = build_ingestion_app(settings, history).schema.to_specification().to_json()
     return create_api(history, views, settings.policies(), publisher, asyncapi,
-                      build_status(settings, history, views), page_size=settings.api_page_size)
+                      build_status(settings, history, views), page_size=settings.api_page_size,
+                      max_body_bytes=settings.api_max_body_bytes,
+                      max_events_per_request=settings.api_max_events_per_request)

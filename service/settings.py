@@ -164,6 +164,13 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Address the HTTP API listens on.")
     api_port: int = Field(8080, ge=1, le=65535, description="Port of the HTTP API.")
     api_page_size: int = Field(50, ge=1, le=1000, description="Default timeline page size.")
+    api_max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest HTTP request body in bytes (413 beyond it, "
+        "before the key is checked); an event must fit a Kafka message anyway."
+    )
+    api_max_events_per_request: int = Field(
+        500, ge=1, description="Most events one POST /events may carry (413 beyond it)."
+    )
 
     @field_validator("kafka_bootstrap")
     @classmethod

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from fastapi.testclient import TestClient
 
+from api.access import KeyRing
+from service.settings import REPO_ROOT
 from tests.integration.conftest import Desk
 
 pytestmark = pytest.mark.integration
@@ -89,3 +95,53 @@ def test_keys_are_stored_hashed(desk: Desk) -> None:
         db.execute(f"SELECT * FROM {desk.views.table('api_keys')}")
         stored = " ".join(str(v) for row in db.fetchall() for v in row.values())
     assert secret not in stored
+
+
+def test_a_key_table_from_before_permissions_gets_the_column_and_its_keys_keep_working(
+    desk: Desk,
+) -> None:
+    views = desk.views
+    table = views.table("api_keys")
+    old = desk.client.app.state.keys.create("old web shop", "ingest")
+    with views.write() as db:  # the table as it was made before keys had permissions
+        db.execute(f"CREATE TABLE {views.table('api_keys_old')} AS"
+                   f" SELECT key_id, name, role, digest, created_at, revoked_at FROM {table}")
+        db.execute(f"DROP TABLE {table}")
+        db.execute(f"ALTER TABLE {views.table('api_keys_old')} RENAME TO api_keys")
+    keys = KeyRing(views)
+    caller = keys.verify(old)
+    assert caller is not None and (caller.role, caller.permissions) == ("ingest", frozenset())
+    granted = keys.verify(keys.create("identity", "ingest", ["crm.account.merged"]))
+    assert granted.permissions == {"crm.account.merged"}
+    assert {row["name"]: row["permissions"] for row in keys.list()}["old web shop"] == ""
+    assert KeyRing(views).verify(old) is not None  # a second start finds the column there
+
+
+def test_keys_create_allow_and_list_on_the_command_line(desk: Desk, store: dict[str, str]) -> None:
+    def keys(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "service.cli", "keys", *args],
+                              env={**os.environ, **store}, cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=60)
+
+    created = keys("create", "--name", "idm", "--role", "ingest",
+                   "--allow", "crm.account.merged,crm.account.unmerged",
+                   "--allow", "crm.account.erasure_requested")
+    assert created.returncode == 0, created.stderr
+    caller = desk.client.app.state.keys.verify(created.stdout.splitlines()[0])
+    assert caller.permissions == {"crm.account.merged", "crm.account.unmerged",
+                                  "crm.account.erasure_requested"}
+    listed = [line for line in keys("list").stdout.splitlines() if "idm" in line]
+    assert listed and listed[0].endswith(
+        "allow crm.account.erasure_requested,crm.account.merged,crm.account.unmerged")
+    for wrong in (["--role", "ingest", "--allow", "crm.order.placed"],
+                  ["--role", "agent", "--allow", "crm.account.merged"]):
+        refused = keys("create", "--name", "x", *wrong)
+        assert refused.returncode != 0 and "crm-timeline keys:" in refused.stderr
+
+
+def test_keys_that_are_not_of_our_shape_are_not_looked_up(desk: Desk) -> None:
+    keys = desk.client.app.state.keys
+    for key in ("crm_%_x", "crm_' OR 1=1 --_x", "crm_0000_x", "crm_ABCDEF12_x", "crm__x"):
+        assert keys.verify(key) is None
+    with pytest.raises(ValueError, match="one line"):
+        keys.create("two\nlines", "agent")

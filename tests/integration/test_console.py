@@ -34,6 +34,7 @@ CHROMIUM = os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium")
 SHOTS = REPO_ROOT / "artifacts" / "screenshots"
 CUSTOMER = "C-CONSOLE"
 ERASED = "C-10001"  # one of the sample's customers
+SLASHED = "web/C-SLASH"  # an id holding "/": sent as %2F, and still this customer
 CONTACTS = 36  # with the account, orders and complaints: more than one page of 25
 
 
@@ -99,7 +100,9 @@ def console(pg_service: ServiceUnderTest) -> Iterator[Console]:
     service = pg_service
     # A sample customer who asked to be erased: search still finds the id, with no name.
     customer = [*console_customer(), cloud_event("crm.account.erasure_requested", ERASED,
-                                                 at=hours_ago(0.5), event_id="console-erase")]
+                                                 at=hours_ago(0.5), event_id="console-erase"),
+                cloud_event("crm.account.opened", SLASHED, at=hours_ago(5), event_id="console-slash",
+                            data={"name": "Slash Tester", "country": "AT"})]
     topics = {"account": service.settings.topic_accounts, "order": service.settings.topic_orders,
               "contact": service.settings.topic_contacts, "complaint": service.settings.topic_complaints}
     for event in customer:
@@ -153,8 +156,18 @@ def test_agents_find_a_customer_read_the_timeline_acknowledge_alerts_and_see_rep
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # The console runs under the API's Content-Security-Policy: anything it blocked (an
+    # inline script or style, a style attribute, another origin) is a violation event
+    # in the page and a console message.
+    blocked: list[str] = []
+    page.on("console", lambda message: blocked.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    page.add_init_script("""window.cspViolations = [];
+        document.addEventListener("securitypolicyviolation", (e) => window.cspViolations.push(
+            `${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`));""")
     page.set_default_timeout(15_000)
-    page.goto(console.base + "/")
+    loaded = page.goto(console.base + "/")
+    assert loaded.headers["content-security-policy"].startswith("default-src 'self'")
 
     # Sign in: a wrong key is refused with the API's reason, the admin key is accepted.
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -174,6 +187,16 @@ def test_agents_find_a_customer_read_the_timeline_acknowledge_alerts_and_see_rep
     expect(page.get_by_role("option")).to_contain_text(f"(erased) — {ERASED}")
     page.get_by_role("combobox", name=re.compile("Search")).fill("")
     expect(page.get_by_role("listbox")).to_be_hidden()
+
+    # A customer whose id holds "/": found, opened, its card and timeline read.
+    page.get_by_role("combobox", name=re.compile("Search")).fill("Slash Tester")
+    expect(page.get_by_role("option")).to_have_count(1)
+    page.get_by_role("combobox", name=re.compile("Search")).press("Enter")
+    expect(page).to_have_url(re.compile("#/customers/web%2FC-SLASH$"))
+    expect(page.locator("#customer-title")).to_have_text(f"Slash Tester — {SLASHED}")
+    expect(page.locator("#timeline-entries > li")).to_have_count(1)
+    expect(page.locator("#timeline-entries > li").first).to_contain_text("crm.account.opened")
+    page.get_by_role("combobox", name=re.compile("Search")).fill("")
 
     # Search as you type: one request once typing pauses, results in a listbox.
     searches: list[str] = []
@@ -279,6 +302,7 @@ def test_agents_find_a_customer_read_the_timeline_acknowledge_alerts_and_see_rep
     expect(page.get_by_role("navigation", name="Console sections")).to_be_hidden()
     expect(page.locator("#signin-error")).to_contain_text("Please sign in again")
     assert errors == [], errors
+    assert page.evaluate("window.cspViolations") == [] and blocked == [], blocked
 
 
 def test_me_names_the_caller_and_the_console_is_served_without_a_key(desk: Desk) -> None:

@@ -168,3 +168,34 @@ def test_an_admin_erases_over_the_api_and_no_table_or_log_line_keeps_the_data(
     logs = {path.name: path.read_text() for path in Path(service.logs).glob("*.log")}
     assert set(logs) == {"consume.log", "project.log"} and all(logs.values())
     assert holding(logs, ERASED + KEPT) == []
+
+
+def test_a_customer_id_holding_a_slash_is_erased_over_the_api(pg_service: ServiceUnderTest) -> None:
+    service = pg_service
+    slashed, name = "shop/de/C-77", "Sabine Schrägstrich"
+    opened = cloud_event("crm.account.opened", slashed, at=NOW - timedelta(hours=5),
+                         data={"name": name, "email": "sabine@example.org", "country": "DE"})
+    service.publish(service.settings.topic_accounts, opened, key=slashed)
+    service.flush()
+    service.start("consume")
+    service.start("project")
+    client = service.api()
+    wait_until(lambda: client.get("/customers/shop%2Fde%2FC-77").json().get("profile", {}).get(
+        "name") == name, what="the customer projected")
+
+    for reason in ("ticket\x00P-13", "two\nlines"):  # would be dead-lettered, leaving the data
+        refused = client.post("/admin/customers/shop%2Fde%2FC-77/erase", json={"reason": reason})
+        assert refused.status_code == 422, refused.text
+        assert "control characters" in refused.text
+    answer = client.post("/admin/customers/shop%2Fde%2FC-77/erase", json={"reason": "ticket P-13"})
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["customer_ids"] == [slashed]
+
+    def erased() -> bool:
+        view = client.get("/customers/shop%2Fde%2FC-77").json()
+        return view["profile"].get("name") is None and view["profile"]["country"] == "DE"
+    wait_until(erased, what="the erasure recorded and projected")
+    timeline = client.get("/customers/shop/de/C-77/timeline").json()
+    assert [e["type"] for e in timeline["entries"]] == ["crm.account.erasure_requested",
+                                                        "crm.account.opened"]
+    assert holding(every_table(service.views), [name, "sabine@example.org"]) == []

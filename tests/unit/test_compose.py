@@ -248,3 +248,47 @@ def test_the_image_does_not_run_as_root() -> None:
     instructions = dockerfile_instructions(REPO_ROOT / "Dockerfile")
     users = [arguments[0] for keyword, arguments in instructions if keyword == "USER"]
     assert users and users[-1] not in {"root", "0"}, f"last USER is {users[-1:] or 'unset'}"
+
+
+# --- safe by default ------------------------------------------------------------------------
+
+#: ``${NAME:?message}``: Compose refuses to start when NAME is unset or empty.
+REQUIRED_VARIABLE = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*):\?[^}]+\}")
+
+
+def published(port: str | int | dict[str, Any]) -> tuple[str | None, str]:
+    """(host address, host port) of a ``ports`` entry; no address: every interface."""
+    if isinstance(port, dict):
+        return port.get("host_ip"), str(port.get("published", port.get("target")))
+    parts = str(port).split(":")
+    if len(parts) == 3:
+        return parts[0], parts[1]
+    return None, parts[0]
+
+
+def test_published_ports_listen_on_this_machine_only() -> None:
+    ports = {name: [published(p) for p in service.get("ports", [])]
+             for name, service in compose()["services"].items()}
+    assert {"kafka", "postgres", "api"} <= {name for name, found in ports.items() if found}
+    for name, found in ports.items():
+        for address, port in found:
+            assert address == "127.0.0.1", f"{name} publishes port {port} on {address or 'every interface'}"
+
+
+def test_the_loopback_check_catches_a_port_on_every_interface() -> None:
+    assert published("55432:5432") == (None, "55432")
+    assert published({"target": 5432, "published": "55432"}) == (None, "55432")
+    assert published("127.0.0.1:8080:8080") == ("127.0.0.1", "8080")
+
+
+def test_the_database_password_is_a_required_variable_shared_by_every_container() -> None:
+    services = compose()["services"]
+    passwords = {"postgres": services["postgres"]["environment"]["POSTGRES_PASSWORD"]}
+    for name, service in built_services().items():
+        passwords[name] = dict(service["environment"])["CRM_POSTGRES_PASSWORD"]
+    for name, value in passwords.items():
+        required = REQUIRED_VARIABLE.fullmatch(str(value))
+        assert required and required["name"] == "CRM_POSTGRES_PASSWORD", (
+            f"{name}: the password is {value!r}, not ${{CRM_POSTGRES_PASSWORD:?...}}")
+    assert not REQUIRED_VARIABLE.fullmatch("crm")
+    assert not REQUIRED_VARIABLE.fullmatch("${CRM_POSTGRES_PASSWORD:-crm}")  # a default: not required
