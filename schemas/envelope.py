@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from schemas.fields import CustomerId, JsonMediaType, Rfc3339
-from schemas.text import SINGLE_LINE_PATTERN, nfc, printable, text_problem
+from schemas.text import SINGLE_LINE_PATTERN, printable, text_problem
 
 
 def _line(n: int) -> Any:
@@ -32,7 +32,7 @@ class CloudEvent(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     specversion: Literal["1.0"]
-    id: Annotated[str, _line(200), BeforeValidator(nfc)] = Field(
+    id: Annotated[str, _line(200)] = Field(
         description="Unique event id: the idempotency key (compared in Unicode NFC)."
     )
     source: Annotated[str, _line(500)] = Field(description="The upstream system.")
@@ -55,6 +55,8 @@ def extension_problem(raw: dict[str, Any]) -> str | None:
     """Why an extension attribute breaks CloudEvents' rules (None: none does): names
     are lower-case ASCII letters and digits; values are strings (one line, at most
     ``MAX_EXTENSION_VALUE`` characters), integers or booleans."""
+    if raw.keys() <= _ATTRIBUTES:
+        return None
     for name, value in raw.items():
         if name in _ATTRIBUTES:
             continue

@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BeforeValidator,
     Field,
@@ -23,7 +22,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from schemas.text import FREE_TEXT_PATTERN, SINGLE_LINE_PATTERN, nfc
+from schemas.text import FREE_TEXT_PATTERN, SINGLE_LINE_PATTERN
 
 #: One line, no whitespace at either end (and, like all text, no control characters).
 CUSTOMER_ID_PATTERN = r"^[^\s\x00-\x1f]([^\x00-\x1f]*[^\s\x00-\x1f])?$"
@@ -75,15 +74,9 @@ def _money(value: Any) -> Decimal:
     raise ValueError("must be a decimal string such as '129.90'")
 
 
-#: The earliest event time accepted: older times are typos or placeholders (0001-01-01),
-#: and date arithmetic near year 1 overflows.
+#: The earliest event time accepted (``schemas.validation.parse_event`` checks it): older
+#: times are typos or placeholders (0001-01-01), and date arithmetic near year 1 overflows.
 EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
-
-
-def _not_before_1900(value: datetime) -> datetime:
-    if value < EARLIEST_TIME:
-        raise ValueError("must not be before 1900-01-01T00:00:00Z")
-    return value
 
 
 def _rfc3339(value: Any) -> Any:
@@ -108,20 +101,15 @@ Money = Annotated[
 Rfc3339 = Annotated[
     AwareDatetime,
     BeforeValidator(_rfc3339),
-    AfterValidator(_not_before_1900),
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": RFC3339_PATTERN,
                     "description": "RFC 3339 with offset, not before 1900."}),
 ]
-#: Ids are compared in Unicode NFC (``schemas.text``); lengths count NFC characters.
-#: (The normaliser comes after the constraints: it wraps them, so it runs first.)
+#: Ids are compared in Unicode NFC (events are normalised before validation,
+#: ``schemas.validation.parse_event``); lengths count NFC characters.
 CustomerId = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=CUSTOMER_ID_PATTERN),
-    BeforeValidator(nfc),
+    str, StringConstraints(min_length=1, max_length=64, pattern=CUSTOMER_ID_PATTERN)
 ]
-Id = Annotated[
-    str, StringConstraints(min_length=1, max_length=100, pattern=SINGLE_LINE_PATTERN),
-    BeforeValidator(nfc),
-]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=SINGLE_LINE_PATTERN)]
 #: One line of text: a name, a category, an attribute value.
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200,
                                              pattern=SINGLE_LINE_PATTERN)]

@@ -12,8 +12,9 @@ headers it reads, HTTP query and path parameters) may hold them:
   allowed, the other C0 characters are not;
 * any text: no lone surrogate (U+D800 to U+DFFF).
 
-Ids are compared in Unicode NFC, so that the same id typed on two keyboards
-(a precomposed ``é`` or ``e`` plus a combining accent) is one id.
+Text is taken in Unicode NFC (``nfc_strings``), so that the same id typed on two
+keyboards (a precomposed ``é`` or ``e`` plus a combining accent) is one id, and a
+name is stored one way whatever keyboard typed it.
 """
 
 from __future__ import annotations
@@ -60,7 +61,19 @@ def printable(value: str, limit: int = 200) -> str:
 
 
 def nfc(value: Any) -> Any:
-    """Strings in Unicode NFC (other values as they are, for the validator to refuse)."""
+    """A string in Unicode NFC (other values as they are, for the validator to refuse)."""
     if isinstance(value, str) and not value.isascii():
         return unicodedata.normalize("NFC", value)
+    return value
+
+
+def nfc_strings(value: Any) -> Any:
+    """Every string value inside a decoded JSON value in NFC (object keys are names, which
+    the schema checks as they are)."""
+    if isinstance(value, str):
+        return nfc(value)
+    if isinstance(value, dict):
+        return {key: nfc_strings(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [nfc_strings(child) for child in value]
     return value

@@ -18,9 +18,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from schemas.envelope import CloudEvent, extension_problem
-from schemas.fields import JSON_MEDIA_TYPE_PATTERN, PATTERN_HINTS
+from schemas.fields import EARLIEST_TIME, JSON_MEDIA_TYPE_PATTERN, PATTERN_HINTS
 from schemas.registry import EVENT_TYPES
-from schemas.text import printable, text_problem
+from schemas.text import nfc_strings, printable, text_problem
 
 _MAX_PROBLEMS = 3
 _MAX_SHOWN = 40
@@ -136,6 +136,9 @@ def _where(path: str, part: object) -> str:
     return f"{path}.{part}" if path else str(part)
 
 
+#: The escapes by which JSON text can carry a forbidden character (a literal backslash
+#: before such letters looks alike: the walk then finds nothing).
+_SUSPECT_ESCAPE = re.compile(rb"\\(u00[01]|u[dD][89a-fA-F]|[bfr])")
 #: How a forbidden character shows in JSON text as ``json.dumps(ensure_ascii=False)``
 #: writes it: an escape, or a lone surrogate as it is.
 _SUSPECT_JSON_TEXT = re.compile(r"\\(u00[01]|[bfr])|[\ud800-\udfff]")
@@ -179,13 +182,14 @@ def _first_hostile(raw: Any) -> str | None:
 
 
 def parse_event(raw: Any, *, now: datetime, max_future: timedelta,
-                text_checked: bool = False) -> ValidEvent:
+                text_checked: bool = False, ascii_only: bool = False) -> ValidEvent:
     """Validate a decoded CloudEvent (a dict) and its payload.
 
     ``now`` is the receiver's clock; an event stamped more than ``max_future``
     after it comes from a broken clock, and would sort above every real event
-    of the timeline, so it is refused. ``text_checked``: the caller knows that no
-    string in ``raw`` holds a character ``hostile_value`` looks for.
+    of the timeline, so it is refused. Text is taken in NFC. ``text_checked``: the
+    caller knows that no string in ``raw`` holds a character ``hostile_value`` looks
+    for; ``ascii_only``: that every string is ASCII (already NFC).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -193,6 +197,8 @@ def parse_event(raw: Any, *, now: datetime, max_future: timedelta,
         raise InvalidEvent(f"expected a JSON object, got {type(raw).__name__}")
     if problem := (None if text_checked else hostile_value(raw)) or extension_problem(raw):
         raise InvalidEvent(problem)
+    if not ascii_only:
+        raw = nfc_strings(raw)
     try:
         event = CloudEvent.model_validate(raw)
     except ValidationError as error:
@@ -204,6 +210,9 @@ def parse_event(raw: Any, *, now: datetime, max_future: timedelta,
         payload = model.model_validate(event.data)
     except ValidationError as error:
         raise InvalidEvent(_reason(error, prefix="data.")) from None
+    if event.time < EARLIEST_TIME:  # here, not in the type: one comparison, no validator call
+        raise InvalidEvent(f"time: must not be before 1900-01-01T00:00:00Z "
+                           f"(got {_shown(raw['time'])})")
     ahead = event.time - now
     if ahead > max_future:
         raise InvalidEvent(
@@ -266,10 +275,12 @@ def decode_json(value: bytes, what: str = "message value") -> Any:
 def parse_structured(value: bytes, *, now: datetime, max_future: timedelta) -> ValidEvent:
     """Structured mode: the message value is the whole CloudEvent as JSON.
 
-    JSON text holds control characters and lone surrogates only as escapes, which
-    start with a backslash; most messages have none at all, and need no walk."""
+    JSON text holds control characters and lone surrogates only as escapes (and
+    other non-ASCII characters either raw or as ``\\u`` escapes), so the bytes tell
+    which checks a message needs; most need none."""
     return parse_event(decode_json(value, "message value"), now=now, max_future=max_future,
-                       text_checked=b"\\" not in value)
+                       text_checked=b"\\" not in value or not _SUSPECT_ESCAPE.search(value),
+                       ascii_only=value.isascii() and b"\\u" not in value)
 
 
 def parse_binary(
