@@ -82,14 +82,13 @@ class Arrival:
 @dataclass(frozen=True)
 class DeadLetter:
     """A rejected message recorded with its source position, queued for the dead-letter
-    topic; ``published_at`` is None until the broker has acknowledged it."""
+    topic."""
 
     source: str
     position: int
     message: Message
     reason: str
     rejected_at: datetime
-    published_at: datetime | None = None
 
 
 class HistoryRecorder(ProcessRecorder, ABC):

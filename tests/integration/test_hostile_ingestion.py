@@ -21,7 +21,7 @@ from domain.merges import MAX_MERGE_DEPTH
 from service import bootstrap
 from service.settings import load_settings
 from tests.events import NOW, cloud_event, contact, hours_ago
-from tests.integration.conftest import ServiceUnderTest, wait_until
+from tests.integration.conftest import Desk, ServiceUnderTest, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -210,3 +210,24 @@ def test_readyz_is_not_ready_while_a_partition_with_lag_stands_still(
     service.start("consume")
     wait_until(lambda: not [r for r in client.get("/readyz").json().get("reasons", [])
                             if "has not advanced" in r], what="the stall to end")
+
+
+def test_merges_stored_before_the_limits_existed_are_counted_in_them(desk: Desk) -> None:
+    """A store older than the merge pointers' table: the history fills it from the merges
+    it holds when it creates it, so the limits are judged against every group."""
+    def merged(n: int, survivor: str, duplicate: str, kind: str = "merged") -> ReportedFact:
+        return ReportedFact(f"m-{n}", f"crm.account.{kind}", "tests", survivor, NOW,
+                            {"duplicate_customer_id": duplicate})
+
+    desk.record(merged(1, "C-1", "C-2"), merged(2, "C-2", "C-3"), merged(3, "C-9", "C-8"),
+                merged(4, "C-9", "C-8", "unmerged"))
+    assert desk.history.recorder.merge_links(["C-3"]) == {"C-2": "C-1", "C-3": "C-2"}
+    merges_table = f"{desk.history.recorder.events_table_name}_merges"
+    with desk.views.write() as db:
+        db.execute(f"DROP TABLE {desk.views.table(merges_table)}")
+    again = bootstrap.build_history(desk.settings)
+    try:
+        assert again.recorder.merges_table_created
+        assert again.recorder.merge_links(["C-1", "C-8"]) == {"C-2": "C-1", "C-3": "C-2"}
+    finally:
+        again.close()
