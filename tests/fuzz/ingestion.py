@@ -36,6 +36,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as with_seed
 from hypothesis import strategies as st
 from kafka import KafkaProducer
+from tqdm import tqdm
 
 from consumers.intake import kafka_source
 from consumers.redrive import DeadLetter, read_to_end
@@ -77,9 +78,12 @@ class FuzzOutcome:
         return "\n".join(lines)
 
 
-def publish(service: ServiceUnderTest, count: int, seed: int) -> list[Sent]:
+def publish(service: ServiceUnderTest, count: int, seed: int, *,
+            progress: bool = False) -> list[Sent]:
     """``count`` generated messages, each followed by its marker, acknowledged by Kafka."""
     s = service.settings
+    bar = tqdm(total=count, desc="generating and publishing", unit="message", disable=not progress,
+               file=sys.stderr)
     producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all", linger_ms=5,
                              max_request_size=2 ** 21)
     sent: list[tuple[Sent, Any]] = []
@@ -96,8 +100,10 @@ def publish(service: ServiceUnderTest, count: int, seed: int) -> list[Sent]:
         for each in (message, marker(n, message.key or b"C-0")):
             sent.append((Sent(each, topic), producer.send(
                 topic, key=each.key, value=each.value, headers=list(each.headers))))
+        bar.update()
 
     one()
+    bar.close()
     producer.flush()
     for record, delivery in sent:
         metadata = delivery.get(timeout=60)
@@ -173,11 +179,11 @@ def check(service: ServiceUnderTest, sent: list[Sent], outcome: FuzzOutcome) -> 
 
 
 def run(service: ServiceUnderTest, count: int, seed: int, *, timeout: float = 300,
-        say: Any = print) -> FuzzOutcome:
+        say: Any = print, progress: bool = False) -> FuzzOutcome:
     started = time.perf_counter()
     service.start("consume")
     service.start("project")
-    sent = publish(service, count, seed)
+    sent = publish(service, count, seed, progress=progress)
     say(f"sent {len(sent):,} messages ({count:,} generated, each with its marker); "
         "waiting for the service to settle")
     outcome = FuzzOutcome()
@@ -196,7 +202,8 @@ def main() -> int:
         subprocess.run(["bash", str(REPO_ROOT / "scripts" / f"{server}.sh"), "start"], check=True)
     with tempfile.TemporaryDirectory(prefix="crm-fuzz-") as logs, \
             service_under_test({"CRM_STORE": "postgres"}, Path(logs)) as service:
-        outcome = run(service, args.messages, args.seed, timeout=max(300, args.messages / 20))
+        outcome = run(service, args.messages, args.seed, timeout=max(300, args.messages / 20),
+                      progress=True)
         print(f"\n## ingestion fuzz: {args.messages:,} generated messages, seed {args.seed}\n")
         print(outcome.table())
     return 0 if not outcome.mismatches and not outcome.stalls and not outcome.set_aside else 1
