@@ -8,6 +8,10 @@ COPY requirements.lock ./
 RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY domain ./domain
+COPY history ./history
+COPY access ./access
+COPY operations ./operations
+COPY generators ./generators
 COPY storage ./storage
 COPY schemas ./schemas
 COPY consumers ./consumers

@@ -1,169 +1,16 @@
-"""API keys and roles: who may read, publish and administer.
-
-Roles: ``agent`` reads customers, timelines, alerts and reports; ``ingest``
-publishes events over HTTP; ``admin`` may do what an agent does and also
-acknowledge alerts, rebuild read models and manage keys. Events that merge,
-unmerge or erase customers (``schemas.registry.PRIVILEGED_TYPES``) change who a
-customer is: an ``ingest`` key publishes them only with an explicit permission
-for each type, given when the key is created (``keys create --allow``). A key is shown once,
-at creation: ``crm_<id>_<secret>``. Only a SHA-256 digest of the secret is
-stored (the secret is 32 random bytes, so a slow password hash adds nothing),
-compared in constant time. Missing or wrong keys get 401, a key without the
-role 403; neither ever gets data. A verified key is remembered for
-``VERIFIED_SECONDS`` (a database round trip per request was a third of a
-timeline read): a key revoked by another process stops working within that
-time, one revoked through this ``KeyRing`` at once.
-"""
+"""The API's door: a key in ``Authorization: Bearer`` or ``X-API-Key``, checked by the key
+ring (``access/keys.py``), and the role each route needs. Missing or wrong keys get
+401, a key without the role 403; neither ever gets data."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
-import secrets
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from schemas.registry import PRIVILEGED_TYPES
-from schemas.text import text_problem
-from storage.views import Row, ViewDatabase
-
-Role = Literal["agent", "ingest", "admin"]
-ROLES: tuple[Role, ...] = ("agent", "ingest", "admin")
-#: What each role may also do besides its own name.
-_GRANTS: dict[str, set[str]] = {"agent": {"agent"}, "ingest": {"ingest"}, "admin": {"admin", "agent"}}
-
-
-@dataclass(frozen=True)
-class Caller:
-    key_id: str
-    name: str
-    role: Role
-    #: Privileged event types this key may publish (``keys create --allow``).
-    permissions: frozenset[str] = field(default=frozenset())
-
-    def refusal_to_publish(self, event_type: str) -> str | None:
-        """Why this key may not publish ``event_type`` (None: it may)."""
-        if event_type not in PRIVILEGED_TYPES or event_type in self.permissions:
-            return None
-        return (f"publishing {event_type} needs the permission {event_type!r}, which the key "
-                f"{self.name!r} does not have; an admin creates a key with it: crm-timeline keys "
-                f"create --name NAME --role ingest --allow {event_type}")
-
-
-def _permissions(stored: str | None) -> frozenset[str]:
-    return frozenset(p for p in (stored or "").split(",") if p)
-
-
-#: Key ids are 8 hex digits (``secrets.token_hex(4)``); anything else is not looked up.
-_KEY_ID = re.compile(r"[0-9a-f]{8}")
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-#: How long a verified key is taken as valid without asking the database again.
-VERIFIED_SECONDS = 10.0
-
-
-class KeyRing:
-    def __init__(self, views: ViewDatabase) -> None:
-        self.views = views
-        self._verified: dict[str, tuple[float, Caller]] = {}  # digest of the key -> when, who
-        self.table = views.table("api_keys")
-        views.create_tables([
-            f"CREATE TABLE IF NOT EXISTS {self.table} (key_id TEXT PRIMARY KEY, name TEXT NOT NULL,"
-            " role TEXT NOT NULL, digest TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT,"
-            " permissions TEXT NOT NULL DEFAULT '')"
-        ])
-        self._add_permissions_column()
-
-    def _add_permissions_column(self) -> None:
-        """Tables made before permissions existed get the column; their keys have none."""
-        column = "permissions TEXT NOT NULL DEFAULT ''"
-        if self.views.dialect == "postgres":
-            with self.views.read() as db:  # ALTER locks the table even when there is nothing to add
-                db.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s"
-                           " AND table_name = 'api_keys' AND column_name = 'permissions'",
-                           [self.views.datastore.schema])  # type: ignore[union-attr]
-                if db.fetchone() is not None:
-                    return
-            # create_tables holds the schema lock; IF NOT EXISTS: another process may be first.
-            self.views.create_tables([f"ALTER TABLE {self.table} ADD COLUMN IF NOT EXISTS {column}"])
-            return
-        with self.views.write() as db:  # SQLite's write lock: one process adds it
-            db.execute(f"PRAGMA table_info({self.table})")
-            if "permissions" not in {row["name"] for row in db.fetchall()}:
-                db.execute(f"ALTER TABLE {self.table} ADD COLUMN {column}")
-
-    def create(self, name: str, role: Role, allow: Iterable[str] = ()) -> str:
-        """A new key; the returned string is the only time the secret is seen. ``allow``:
-        the privileged event types (merges, unmerges, erasure requests) an ``ingest`` key
-        may publish."""
-        if role not in ROLES:
-            raise ValueError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
-        if not name or len(name) > 100 or text_problem(name):
-            raise ValueError("a key's name is one line of 1 to 100 characters, without control "
-                             "characters")
-        permissions = sorted(set(allow))
-        unknown = [p for p in permissions if p not in PRIVILEGED_TYPES]
-        if unknown:
-            raise ValueError(f"unknown permission {', '.join(map(repr, unknown))}; permissions are "
-                             f"the event types {', '.join(sorted(PRIVILEGED_TYPES))}")
-        if permissions and role != "ingest":
-            raise ValueError("only ingest keys publish events: --allow needs --role ingest")
-        key_id, secret = secrets.token_hex(4), secrets.token_urlsafe(32)
-        with self.views.write() as db:
-            db.execute(
-                f"INSERT INTO {self.table} (key_id, name, role, digest, created_at, permissions)"
-                " VALUES (%s, %s, %s, %s, %s, %s)",
-                [key_id, name, role, _digest(secret), datetime.now(UTC).isoformat(),
-                 ",".join(permissions)],
-            )
-        return f"crm_{key_id}_{secret}"
-
-    def revoke(self, key_id: str) -> bool:
-        self._verified = {k: v for k, v in self._verified.items() if v[1].key_id != key_id}
-        with self.views.write() as db:
-            db.execute(
-                f"UPDATE {self.table} SET revoked_at = %s WHERE key_id = %s AND revoked_at IS NULL",
-                [datetime.now(UTC).isoformat(), key_id],
-            )
-            db.execute(f"SELECT revoked_at FROM {self.table} WHERE key_id = %s", [key_id])
-            row = db.fetchone()
-        return row is not None
-
-    def list(self) -> list[Row]:
-        with self.views.read() as db:
-            db.execute(f"SELECT key_id, name, role, permissions, created_at, revoked_at"
-                       f" FROM {self.table} ORDER BY created_at")
-            return db.fetchall()
-
-    def verify(self, key: str) -> Caller | None:
-        prefix, _, rest = key.partition("_")
-        key_id, _, secret = rest.partition("_")
-        if prefix != "crm" or not _KEY_ID.fullmatch(key_id) or not secret:
-            return None
-        remembered = self._verified.get(_digest(key))
-        if remembered is not None and time.monotonic() - remembered[0] < VERIFIED_SECONDS:
-            return remembered[1]
-        with self.views.read() as db:
-            db.execute(f"SELECT name, role, digest, revoked_at, permissions FROM {self.table}"
-                       " WHERE key_id = %s", [key_id])
-            row = db.fetchone()
-        if row is None or row["revoked_at"] or not hmac.compare_digest(row["digest"], _digest(secret)):
-            return None
-        caller = Caller(key_id, row["name"], row["role"], _permissions(row["permissions"]))
-        self._verified[_digest(key)] = (time.monotonic(), caller)
-        return caller
-
+from access.keys import Caller, Role
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer crm_...`")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Or the key in X-API-Key.")
@@ -190,7 +37,7 @@ def requires(role: Role) -> Callable[..., Caller]:
     """A dependency that lets through callers whose key grants ``role``."""
 
     def check(caller: Annotated[Caller, Depends(signed_in)]) -> Caller:
-        if role not in _GRANTS[caller.role]:
+        if not caller.may(role):
             raise HTTPException(403, f"this needs the {role!r} role; the key has {caller.role!r}")
         return caller
 

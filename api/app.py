@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from access.keys import KeyRing
 from api import alerts, console, customers, edge, ingest, operations, privacy, reports, timeline
-from api.access import KeyRing
 from api.deps import ReadSide
 from domain.customer360 import Policies
-from domain.history import CustomerHistory
+from history.customer_history import CustomerHistory
 from storage.views import ViewDatabase
 
 

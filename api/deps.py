@@ -8,7 +8,7 @@ from fastapi import Request
 
 from domain.customer360 import Policies
 from domain.facts import CustomerFact
-from domain.history import CustomerHistory
+from history.customer_history import CustomerHistory
 from projections.alerts import AlertBook
 from projections.customer360 import Customer360Projection
 from projections.replay import CUSTOMER_360, TIMELINE, RebuildCatalog

@@ -9,7 +9,7 @@ The body is read raw and decoded as strictly as a Kafka message
 (``schemas.validation.decode_json``: no NaN or Infinity, no name twice in an
 object), within the request body limit (``api.edge.BodyLimit``) and at most
 ``max_events`` events a request. Merges, unmerges and erasure requests need a
-key with an explicit permission for their type (``api.access``).
+key with an explicit permission for their type (``access/keys.py``).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ API_REQUEST_SECONDS = Histogram(
 
 
 class Operations(Protocol):
-    """What the operators' endpoints ask of the service (``service.status``)."""
+    """What the operators' endpoints ask of the service (``operations.status``)."""
 
     def readiness(self) -> tuple[list[str], dict[str, Any]]:
         """Why the service is not fit to serve (nothing: it is), and a summary of its lag."""

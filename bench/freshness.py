@@ -7,7 +7,7 @@ Runs the service as deployed, one process each (``crm-timeline consume``,
 ``project`` and ``api``; fresh schema, topics and consumer group), with the
 timeline projected by a process of its own and the other read models by a
 second one at lower CPU priority (``--projectors``, ``--nice``), then
-publishes the load (``service.loadgen``, Zipf over 10,000 customers) at a
+publishes the load (``generators.loadgen``, Zipf over 10,000 customers) at a
 steady rate from this process. Every ``--marker-every``-th event is a marker:
 a ``crm.contact.logged`` for a customer of its own, its event id known. A
 separate poller process asks ``GET /customers/{id}/timeline`` for each marker
@@ -32,8 +32,9 @@ from typing import Any
 import harness
 import httpx
 
-from api.access import KeyRing
-from service import bootstrap, loadgen
+from access.keys import KeyRing
+from generators import loadgen
+from service import bootstrap
 
 
 def poll(base_url: str, key: str, bootstrap_servers: str, topic: str, markers: Any,

@@ -28,7 +28,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from domain.history import Arrival
+from history.arrivals import Arrival
 from projections.complaint_sla import ComplaintSlaProjection
 from projections.replay import CUSTOMER_360
 from projections.reports import report_classes

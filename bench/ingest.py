@@ -3,7 +3,7 @@
     python bench/ingest.py                 # 300,000 events, 10,000 customers, Zipf 1.1
     python bench/ingest.py --smoke         # a few thousand, for CI
 
-Publishes the load (``service.loadgen``, 1 % exact duplicates) to fresh topics
+Publishes the load (``generators.loadgen``, 1 % exact duplicates) to fresh topics
 first, then times:
 
 * the service: ``crm-timeline consume`` (PostgreSQL store, fresh schema and
@@ -28,8 +28,8 @@ from kafka import KafkaConsumer, TopicPartition
 from psycopg import sql
 
 from consumers.intake import kafka_source
-from domain.history import CustomerHistory
-from service import loadgen
+from generators import loadgen
+from history.customer_history import CustomerHistory
 from service.settings import Settings
 
 

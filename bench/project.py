@@ -3,7 +3,7 @@
     python bench/project.py                # 300,000 events, 10,000 customers, Zipf 1.1
     python bench/project.py --smoke        # a few thousand, for CI
 
-Fills a fresh schema with the load (``service.loadgen``) through the customer
+Fills a fresh schema with the load (``generators.loadgen``) through the customer
 history's own ``record`` (no Kafka), in chunks. Then:
 
 * reference: reading and decoding the same events (``history.facts_of``, batches
@@ -24,8 +24,9 @@ import time
 
 import harness
 
+from generators import loadgen
 from projections.complaint_sla import ComplaintSlaProjection
-from service import bootstrap, loadgen
+from service import bootstrap
 
 
 def main() -> int:

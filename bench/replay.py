@@ -4,7 +4,7 @@
     python bench/replay.py --smoke         # a few thousand, for CI
     python bench/replay.py --reuse bench_1a2b3c4d   # a schema kept with --keep: no filling
 
-Fills a fresh schema with the load (``service.loadgen``) through the customer
+Fills a fresh schema with the load (``generators.loadgen``) through the customer
 history's own ``record`` (no Kafka), in chunks with a progress bar. Then:
 
 * reference: reading the same events as the reports do (``history.facts_of``
@@ -22,8 +22,9 @@ import time
 
 import harness
 
+from generators import loadgen
 from projections import replay
-from service import bootstrap, loadgen
+from service import bootstrap
 
 
 def main() -> int:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from kafka import KafkaConsumer
 
 from domain.facts import ReportedFact
-from domain.history import Arrival
+from history.arrivals import Arrival
 from service import bootstrap
 from service.settings import REPO_ROOT, load_settings
 from service.topics import ensure_topics

@@ -5,7 +5,7 @@
 
 Fills a fresh schema with one busy customer (10,000 events) and 2,000 others
 (10 events each) through ``record``, projects the timeline and the 360 in this
-process, creates an agent API key (``api.access.KeyRing``) and serves the API
+process, creates an agent API key (``access.keys.KeyRing``) and serves the API
 (``crm-timeline api`` on a free port). A separate load process then offers a
 fixed rate, open loop (requests scheduled on a timer and sent by a pool of
 threads sharing one httpx connection pool, whatever the previous ones are
@@ -33,10 +33,11 @@ from typing import Any
 import harness
 import httpx
 
-from api.access import KeyRing
+from access.keys import KeyRing
+from generators import loadgen
 from projections.replay import TIMELINE
 from projections.timeline import read_timeline
-from service import bootstrap, loadgen
+from service import bootstrap
 
 BIG = "C-BIG-1"
 

@@ -32,7 +32,8 @@ from consumers.deadletter import DeadLetterRelay
 from consumers.intake import claimed, kafka_source, sort_batch
 from consumers.positions import SeekToStoredPositions
 from consumers.storing import store_batch
-from domain.history import Arrival, CustomerHistory, RecordingOutcome
+from history.arrivals import Arrival
+from history.customer_history import CustomerHistory, RecordingOutcome
 from schemas.validation import without_inputs
 from storage.errors import RetryPacer
 

@@ -1,7 +1,7 @@
 """The dead-letter topic: rejected messages, byte for byte, with the reason attached.
 
 A rejected message is first recorded in the event store, in the same
-transaction as its partition's offset (``domain/history.py``): a batch
+transaction as its partition's offset (``history/customer_history.py``): a batch
 delivered again after a crash or a rebalance finds the offset stored and
 records nothing twice. This relay then publishes what is recorded and marks it
 published once the broker has acknowledged it. A relay killed in between
@@ -27,7 +27,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 
 from consumers.intake import parse_kafka_source
-from domain.history import CustomerHistory, DeadLetter
+from history.customer_history import CustomerHistory
+from history.recorder import DeadLetter
 from storage.errors import RetryPacer
 
 log = logging.getLogger(__name__)

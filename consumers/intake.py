@@ -10,7 +10,7 @@ from typing import Protocol
 import orjson
 
 from domain.facts import FACT_CLASSES, ReportedFact
-from domain.history import Arrival, Message
+from history.arrivals import Arrival, Message
 from schemas.registry import PRIVILEGED_TYPES
 from schemas.text import printable
 from schemas.validation import InvalidEvent, ValidEvent, parse_kafka_message

@@ -15,7 +15,7 @@ import anyio
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from consumers.intake import kafka_source
-from domain.history import CustomerHistory
+from history.customer_history import CustomerHistory
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from domain.history import Arrival, CustomerHistory, RecordingOutcome
+from history.arrivals import Arrival
+from history.customer_history import CustomerHistory, RecordingOutcome
 from storage.errors import explain, is_data_fault
 
 log = logging.getLogger(__name__)

@@ -8,17 +8,19 @@ read models can subscribe to just the facts they need by topic.
 The wire contract (CloudEvents, ``schemas/``) is kept apart from these classes:
 ``data`` holds the payload as the schema validated it, JSON-ready (decimals as
 strings), and each class names the wire type it records.
+
+They are plain frozen dataclasses: the event store's mapper needs only their
+attributes (``originator_id``, ``originator_version``) and their topic, which is
+this module and the class name, so the module must not move.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
-
-from eventsourcing.domain import DomainEvent
 
 _CUSTOMER_NAMESPACE = uuid5(NAMESPACE_URL, "urn:crm-timeline:customer")
 
@@ -29,15 +31,20 @@ def customer_stream_id(customer_id: str) -> UUID:
     return uuid5(_CUSTOMER_NAMESPACE, customer_id)
 
 
-class CustomerFact(DomainEvent):
+@dataclass(frozen=True)
+class CustomerFact:
     """Something an upstream system reported about one customer.
 
-    ``occurred_at`` is when it happened (the CloudEvent ``time``); the inherited
-    ``timestamp`` is when this service recorded it. Read models order by the former.
+    ``occurred_at`` is when it happened (the CloudEvent ``time``); ``timestamp`` is
+    when this service recorded it. Read models order by the former. The stream is
+    the customer's (``customer_stream_id``), ``originator_version`` its place in it.
     """
 
     wire_type: ClassVar[str] = ""
 
+    originator_id: UUID
+    originator_version: int
+    timestamp: datetime
     event_id: str
     source: str
     customer_id: str
@@ -47,6 +54,10 @@ class CustomerFact(DomainEvent):
     @property
     def event_type(self) -> str:
         return self.wire_type
+
+    @staticmethod
+    def create_timestamp() -> datetime:
+        return datetime.now(UTC)
 
 
 class AccountOpened(CustomerFact):

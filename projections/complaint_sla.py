@@ -26,8 +26,8 @@ from domain.alerts import sla_alert
 from domain.complaints import Complaint, record_complaint_fact
 from domain.customer360 import by_event_time
 from domain.facts import FACT_CLASSES, CustomerFact, stored_topic
-from domain.history import CustomerHistory
 from domain.sla_policy import PolicyBook
+from history.customer_history import CustomerHistory
 from projections.alerts import AlertBook
 from projections.runner import Positioned
 from projections.set_aside import SetAsideBook, Unfolded, feed_each

@@ -30,8 +30,8 @@ from domain.customer360 import (
     event_order,
 )
 from domain.facts import CustomerFact
-from domain.history import CustomerHistory
 from domain.personal_data import ERASURE_REQUESTED
+from history.customer_history import CustomerHistory
 from projections.alerts import AlertBook
 from projections.identities import Identities
 from projections.runner import Positioned

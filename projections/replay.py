@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.customer360 import Policies
-from domain.history import CustomerHistory
+from history.customer_history import CustomerHistory
 from projections.customer360 import Customer360Projection
 from projections.reports import report_classes
 from projections.reports.base import Doc, ReportProjection

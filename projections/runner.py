@@ -24,7 +24,7 @@ from eventsourcing.persistence import Notification, Tracking
 from prometheus_client import Counter
 
 from domain.facts import CustomerFact
-from domain.history import CustomerHistory
+from history.customer_history import CustomerHistory
 from projections.set_aside import SetAsideBook
 from storage.errors import RetryPacer, explain, is_data_fault
 from storage.views import SqlCursor, ViewDatabase

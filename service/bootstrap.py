@@ -18,13 +18,14 @@ from psycopg import sql
 from api.app import create_api
 from api.ingest import EventPublisher
 from consumers.app import Clock, build_ingestion, utc_now
-from domain.history import CustomerHistory
+from history.customer_history import CustomerHistory
+from operations.status import KafkaOffsets, ServiceStatus
 from outbox.relay import AlertRelay
 from projections.complaint_sla import ComplaintSlaProjection
 from projections.replay import CUSTOMER_360, TIMELINE, RebuildCatalog
 from projections.runner import Projector, ReadModel
+from schemas.registry import personal_fields
 from service.settings import Settings
-from service.status import KafkaOffsets, ServiceStatus
 from storage.views import SCHEMA_LOCK, ViewDatabase
 
 
@@ -80,7 +81,7 @@ def build_history(settings: Settings) -> CustomerHistory:
             with psycopg.connect(settings.postgres_dsn(), autocommit=True) as conn:
                 conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
                     sql.Identifier(settings.postgres_schema)))
-        return CustomerHistory(env=history_environment(settings))
+        return CustomerHistory(env=history_environment(settings), personal_fields=personal_fields)
 
 
 def build_views(settings: Settings, history: CustomerHistory) -> ViewDatabase:

@@ -16,7 +16,8 @@ from service.sla_config import SlaConfigError
 
 def _up(settings: Settings, args: argparse.Namespace) -> None:
     """Start Kafka (and PostgreSQL), ingest, project, serve, and publish the sample."""
-    from service import runtime, sample
+    from generators import sample
+    from service import runtime
     from service.topics import ensure_topics
 
     _local_server("kafka")
@@ -73,7 +74,7 @@ def _local_server(name: str) -> None:
 
 
 def _publish_sample(settings: Settings, args: argparse.Namespace) -> None:
-    from service import sample
+    from generators import sample
     from service.topics import ensure_topics
 
     ensure_topics(settings)
@@ -89,7 +90,7 @@ def _publish_sample(settings: Settings, args: argparse.Namespace) -> None:
 
 def _load(settings: Settings, args: argparse.Namespace) -> None:
     """Publish a Zipf-skewed stream of mixed CRM events, at a fixed rate or flat out."""
-    from service import loadgen
+    from generators import loadgen
     from service.topics import ensure_topics
 
     ensure_topics(settings)
@@ -150,7 +151,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> None:
 
 def _keys(settings: Settings, args: argparse.Namespace) -> None:
     """Create, list and revoke API keys."""
-    from api.access import KeyRing
+    from access.keys import KeyRing
     from service import bootstrap
 
     history = bootstrap.build_history(settings)

@@ -13,14 +13,15 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent, Tracking
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from domain.history import DeadLetter, HistoryRecorder, Message
 from domain.merges import MAX_MERGE_DEPTH
+from history.arrivals import Message
+from history.recorder import DeadLetter, HistoryRecorder, HistoryWrite
 from storage.codec import decode_headers, encode_headers, from_micros, to_micros
 
 
@@ -170,33 +171,35 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
         stored_events: Sequence[StoredEvent],
         **kwargs: Any,
     ) -> None:
-        positions: Sequence[Tracking] = kwargs.get("positions", ())
+        """The library's insert, with the history's ``HistoryWrite`` (``write=``) first."""
+        write: HistoryWrite = kwargs.get("write") or HistoryWrite()
+        positions = write.positions
         for tracking in positions:
             self._insert_tracking(curs, tracking)
-        event_ids: Sequence[str] = kwargs.get("event_ids", ())
+        event_ids = write.event_ids
         if event_ids:
             curs.execute(self._insert_ids, (list(event_ids),))
-        caught_up: Mapping[str, bool] = kwargs.get("caught_up", {})
+        caught_up = write.caught_up
         now = to_micros(datetime.now(UTC))
         for source, done in caught_up.items():
             curs.execute(self._upsert_source, (source, done, now))
-        letters: Sequence[DeadLetter] = kwargs.get("dead_letters", ())
+        letters = write.dead_letters
         if letters:
             curs.execute(self._insert_letters, (
                 [x.source for x in letters], [x.position for x in letters],
                 [x.message.key for x in letters], [x.message.value for x in letters],
                 [encode_headers(x.message.headers) for x in letters],
                 [x.reason for x in letters], [to_micros(x.rejected_at) for x in letters]))
-        merges: Mapping[str, str | None] = kwargs.get("merges", {})
+        merges = write.merges
         linked = {d: s for d, s in merges.items() if s is not None}
         if linked:
             curs.execute(self._set_merges, (list(linked), list(linked.values())))
         if len(linked) < len(merges):
             curs.execute(self._drop_merges, ([d for d, s in merges.items() if s is None],))
-        new_keys: Mapping[UUID, bytes] = kwargs.get("new_keys", {})
+        new_keys = write.new_keys
         if new_keys:
             curs.execute(self._insert_keys, (list(new_keys), list(new_keys.values())))
-        erased: Sequence[UUID] = kwargs.get("erased", ())
+        erased = write.erased
         if erased:
             curs.execute(self._erase_keys, (list(erased),))
         super()._insert_events(curs, stored_events, **kwargs)

@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent, Tracking
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteProcessRecorder
 
-from domain.history import DeadLetter, HistoryRecorder, Message
 from domain.merges import MAX_MERGE_DEPTH
+from history.arrivals import Message
+from history.recorder import DeadLetter, HistoryRecorder, HistoryWrite
 from storage.codec import decode_headers, encode_headers, from_micros, to_micros
 
 
@@ -69,15 +70,17 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
         stored_events: Sequence[StoredEvent],
         **kwargs: Any,
     ) -> Sequence[int] | None:
-        positions: Sequence[Tracking] = kwargs.get("positions", ())
+        """The library's insert, with the history's ``HistoryWrite`` (``write=``) first."""
+        write: HistoryWrite = kwargs.get("write") or HistoryWrite()
+        positions = write.positions
         for tracking in positions:
             self._insert_tracking(c, tracking)
-        event_ids: Sequence[str] = kwargs.get("event_ids", ())
+        event_ids = write.event_ids
         c.executemany(
             f"INSERT INTO {self.event_ids_table} (event_id) VALUES (?)",
             [(event_id,) for event_id in event_ids],
         )
-        caught_up: Mapping[str, bool] = kwargs.get("caught_up", {})
+        caught_up = write.caught_up
         now = to_micros(datetime.now(UTC))
         c.executemany(
             f"INSERT INTO {self.sources_table} (source, caught_up, advanced_at) VALUES (?, ?, ?)"
@@ -85,7 +88,7 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
             " advanced_at = excluded.advanced_at",
             [(source, int(done), now) for source, done in caught_up.items()],
         )
-        letters: Sequence[DeadLetter] = kwargs.get("dead_letters", ())
+        letters = write.dead_letters
         c.executemany(
             f"INSERT INTO {self.letters_table} (source, position, key, value, headers, reason,"
             " rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, position) DO NOTHING",
@@ -93,7 +96,7 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
               encode_headers(x.message.headers), x.reason, to_micros(x.rejected_at))
              for x in letters],
         )
-        merges: Mapping[str, str | None] = kwargs.get("merges", {})
+        merges = write.merges
         c.executemany(
             f"INSERT INTO {self.merges_table} (duplicate_id, survivor_id) VALUES (?, ?)"
             " ON CONFLICT (duplicate_id) DO UPDATE SET survivor_id = excluded.survivor_id",
@@ -101,12 +104,12 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
         )
         c.executemany(f"DELETE FROM {self.merges_table} WHERE duplicate_id = ?",
                       [(d,) for d, s in merges.items() if s is None])
-        new_keys: Mapping[UUID, bytes] = kwargs.get("new_keys", {})
+        new_keys = write.new_keys
         c.executemany(
             f"INSERT INTO {self.keys_table} (originator_id, key) VALUES (?, ?)",
             [(stream.hex, key) for stream, key in new_keys.items()],
         )
-        erased: Sequence[UUID] = kwargs.get("erased", ())
+        erased = write.erased
         c.executemany(
             f"INSERT INTO {self.keys_table} (originator_id, key) VALUES (?, NULL) "
             "ON CONFLICT (originator_id) DO UPDATE SET key = NULL",

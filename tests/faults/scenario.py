@@ -48,9 +48,10 @@ from kafka import KafkaProducer
 from consumers.redrive import DeadLetter, read_dead_letters, read_to_end
 from domain.customer360 import fold_customer
 from domain.facts import FACT_CLASSES, CustomerFact, customer_stream_id
+from generators import loadgen
 from projections.customer360 import view_document
 from projections.replay import CUSTOMER_360, TIMELINE, diff, replay
-from service import bootstrap, loadgen
+from service import bootstrap
 from service.settings import REPO_ROOT, Settings
 from tests.fuzz.messages import surely_hostile
 from tests.integration.conftest import ServiceUnderTest, service_under_test, wait_until

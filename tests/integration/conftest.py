@@ -25,7 +25,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient
 
 from domain.facts import ReportedFact
-from domain.history import Arrival
+from history.arrivals import Arrival
 from service import bootstrap
 from service.settings import REPO_ROOT, Settings, load_settings
 from service.topics import ensure_topics

@@ -9,7 +9,7 @@ import sys
 import pytest
 from fastapi.testclient import TestClient
 
-from api.access import KeyRing
+from access.keys import KeyRing
 from service.settings import REPO_ROOT
 from tests.integration.conftest import Desk
 

@@ -9,7 +9,7 @@ import pytest
 from kafka import KafkaConsumer
 
 from domain.facts import ReportedFact
-from domain.history import Arrival
+from history.arrivals import Arrival
 from service import bootstrap
 from tests.events import NOW
 from tests.integration.conftest import ServiceUnderTest

@@ -20,7 +20,8 @@ import httpx
 import pytest
 import uvicorn
 
-from service import bootstrap, sample
+from generators import sample
+from service import bootstrap
 from service.settings import REPO_ROOT
 from tests.events import cloud_event, contact, hours_ago, order
 from tests.integration.conftest import Desk, ServiceUnderTest, free_port, wait_until

@@ -16,8 +16,8 @@ from consumers.deadletter import KEY_HEADER
 from consumers.redrive import read_dead_letters, read_to_end
 from consumers.storing import store_batch
 from domain.facts import ReportedFact
-from domain.history import Arrival, Message
 from domain.merges import MAX_MERGE_DEPTH
+from history.arrivals import Arrival, Message
 from service import bootstrap
 from service.settings import load_settings
 from tests.events import NOW, cloud_event, contact, hours_ago

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service import sample
+from generators import sample
 from storage.views import to_micros
 from tests.integration.conftest import ServiceUnderTest, wait_until
 

@@ -19,10 +19,11 @@ import projections.customer360
 from domain.complaints import Complaint, record_complaint_fact
 from domain.customer360 import Policies
 from domain.facts import ReportedFact
-from domain.history import Arrival
+from generators import loadgen, sample
+from history.arrivals import Arrival
 from projections import replay
 from projections.runner import Projector
-from service import bootstrap, loadgen, sample
+from service import bootstrap
 from service.settings import REPO_ROOT
 from tests.integration.conftest import Desk, ServiceUnderTest, wait_until
 

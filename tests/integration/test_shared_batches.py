@@ -10,7 +10,7 @@ import pytest
 from eventsourcing.persistence import OperationalError
 
 from domain.facts import ReportedFact
-from domain.history import Arrival
+from history.arrivals import Arrival
 from projections.runner import Positioned, ProjectionFailed, Projector
 from service import runtime
 from service.settings import SettingsError

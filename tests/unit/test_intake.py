@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from consumers.intake import claimed, kafka_source, parse_kafka_source, sort_batch
-from domain.history import Message
+from history.arrivals import Message
 from schemas.examples import EXAMPLES
 from schemas.validation import without_inputs
 

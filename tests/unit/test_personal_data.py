@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from domain.personal_data import SEALED, blank, new_key, seal, unseal
+from domain.personal_data import blank
+from history.sealing import SEALED, new_key, seal, unseal
 from schemas.registry import personal_fields
 
 pytestmark = pytest.mark.unit

@@ -1,6 +1,6 @@
 """A realistic load: mixed CRM events for many customers, activity Zipf-skewed.
 
-Unlike ``service.sample`` (a finished history per customer, for the demo),
+Unlike ``generators.sample`` (a finished history per customer, for the demo),
 this is a stream as upstream systems produce it: each draw picks a customer
 with probability proportional to ``1 / rank ** zipf`` (a few customers are
 very busy, most are quiet) and that customer's next event. A customer's first
@@ -31,9 +31,7 @@ from typing import Any
 
 from consumers.intake import reported_fact
 from domain.facts import ReportedFact
-from schemas.registry import default_topic
-from schemas.validation import parse_event
-from service.sample import (
+from generators.sample import (
     CATALOG,
     COMPLAINT_CATEGORIES,
     COUNTRIES,
@@ -43,6 +41,8 @@ from service.sample import (
     SOURCES,
     random_contact,
 )
+from schemas.registry import default_topic
+from schemas.validation import parse_event
 
 #: How a customer's next event (after the account opening) is chosen: type and weight.
 #: Types that need something first (a cancelled order needs an order) fall back to a contact.

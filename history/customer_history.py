@@ -7,7 +7,7 @@ offsets as tracking records, which only ever grow). A crash before the commit
 loses nothing: the consumer re-reads from the stored positions. A crash after it
 duplicates nothing: the positions and ids already say what is stored.
 
-Personal fields are sealed under the customer's key (``domain/personal_data.py``);
+Personal fields are sealed under the customer's key (``history/sealing.py``);
 keys are created, and destroyed on an erasure request, in that same transaction,
 so no fact is ever stored under a key the store does not hold.
 
@@ -19,21 +19,22 @@ often its batch is delivered again.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, ProcessRecorder, StoredEvent, Tracking
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 
 from domain.facts import FACT_CLASSES, CustomerFact, ReportedFact, customer_stream_id, stored_topic
 from domain.merges import MergeForest
-from domain.personal_data import ERASURE_REQUESTED, SEALED, CustomerKey, new_key, seal, unseal
-from schemas.registry import personal_fields
+from domain.personal_data import ERASURE_REQUESTED, PersonalFields
+from history.arrivals import Arrival, Message
+from history.recorder import DeadLetter, HistoryRecorder, HistoryWrite
+from history.sealing import SEALED, CustomerKey, new_key, seal, unseal
 
 #: Attempts at one batch when a concurrent writer got there first (rebalance, retry).
 _CONFLICT_ATTEMPTS = 5
@@ -42,118 +43,6 @@ _REMEMBERED_STREAMS = 200_000
 
 
 _MERGES = frozenset({"crm.account.merged", "crm.account.unmerged"})
-
-
-@dataclass(frozen=True)
-class Message:
-    """A message as it was received: its bytes and headers, kept whole for a dead letter."""
-
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """One position of a source: the fact it reports, or (``fact`` None) the reason why not.
-
-    ``message`` is the message as received, so that a fact the history cannot
-    store after all (a merge over the limits, a value the database refuses) is
-    dead-lettered as it came. ``claimed_type`` is the type an invalid message
-    claims (for counters; "unknown" when it is none of ours).
-    """
-
-    source: str
-    position: int
-    fact: ReportedFact | None = None
-    message: Message | None = None
-    reason: str | None = None
-    claimed_type: str = "unknown"
-
-    @property
-    def event_type(self) -> str:
-        return self.fact.event_type if self.fact is not None else self.claimed_type
-
-    def refused(self, reason: str) -> Arrival:
-        """This arrival dead-lettered instead of stored."""
-        return replace(self, fact=None, reason=reason, claimed_type=self.event_type)
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A rejected message recorded with its source position, queued for the dead-letter
-    topic."""
-
-    source: str
-    position: int
-    message: Message
-    reason: str
-    rejected_at: datetime
-
-
-class HistoryRecorder(ProcessRecorder, ABC):
-    """What the history needs of its store beyond the library's process recorder.
-
-    ``insert_events`` also accepts ``positions`` (tracking records, several per
-    transaction), ``event_ids`` (recorded in a unique index), ``new_keys``
-    (customer keys by stream, inserted: a key that exists already is a conflict),
-    ``erased`` (streams whose key is destroyed), ``dead_letters`` (inserted once per
-    source position) and ``merges`` (merge pointers set, or removed where None),
-    written in the same transaction as the events. Implemented per backend in
-    ``storage/``.
-    """
-
-    #: Set by ``create_table`` when it created the merge pointers' table just now, so the
-    #: history fills it from the merges stored before it existed.
-    merges_table_created = False
-
-    @abstractmethod
-    def customer_keys(self, stream_ids: Sequence[UUID]) -> dict[UUID, bytes | None]:
-        """The key of each given stream that has one; None for an erased stream."""
-
-    @abstractmethod
-    def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
-        """Those of the given event ids that are already recorded."""
-
-    @abstractmethod
-    def stream_versions(self, stream_ids: Sequence[UUID]) -> dict[UUID, int]:
-        """The last recorded version of each given stream that has any."""
-
-    @abstractmethod
-    def positions(self, names: Sequence[str]) -> dict[str, int]:
-        """The recorded position of each named source that has one."""
-
-    @abstractmethod
-    def sources_caught_up(self) -> dict[str, bool]:
-        """Per source, whether its last recorded batch reached the end of what it held."""
-
-    @abstractmethod
-    def select_streams(self, stream_ids: Sequence[UUID], topics: Sequence[str] = (),
-                       after: Mapping[UUID, int] | None = None) -> list[StoredEvent]:
-        """Every stored event of the given streams (of the given topics, if any; past the
-        version ``after`` names for a stream, if it does), in stream order (one query)."""
-
-    @abstractmethod
-    def merge_links(self, customer_ids: Sequence[str]) -> dict[str, str]:
-        """Every merge pointer (duplicate -> survivor) of the groups holding these ids."""
-
-    @abstractmethod
-    def source_progress(self) -> dict[str, datetime]:
-        """Per source, when a batch last advanced its recorded position."""
-
-    @abstractmethod
-    def lease_dead_letters(self, limit: int, seconds: float) -> list[DeadLetter]:
-        """Dead letters not yet published nor leased by another relay, oldest first, leased
-        for ``seconds`` (a relay that dies leaves them to the others once that passes)."""
-
-    @abstractmethod
-    def mark_dead_letters_published(self, letters: Sequence[tuple[str, int]],
-                                    at: datetime) -> None:
-        """Note (source, position) letters as acknowledged by the broker."""
-
-    @abstractmethod
-    def dead_letter_counts(self) -> tuple[int, int]:
-        """(dead letters recorded, of which not yet published)."""
 
 
 @dataclass(frozen=True)
@@ -194,8 +83,12 @@ class CustomerHistory(Application[UUID]):
 
     name = "CustomerHistory"
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, env: Mapping[str, str] | None = None, *,
+                 personal_fields: PersonalFields) -> None:
+        """``personal_fields``: where each wire type's personal fields are (the wire
+        contract knows: ``schemas.registry.personal_fields``)."""
         super().__init__(env)
+        self.personal_fields = personal_fields
         self.recorder: HistoryRecorder
         # Last version per stream: this process is the only writer of a
         # customer's stream (one Kafka partition per customer), so it can
@@ -273,8 +166,7 @@ class CustomerHistory(Application[UUID]):
         sealed, new_keys, erased = self._seal(facts)
         events = self._as_stored_facts(facts, sealed)
         if events or new_positions:
-            self.events.put(
-                events,
+            self.recorder.write([self.mapper.to_stored_event(e) for e in events], HistoryWrite(
                 positions=[Tracking(s, p) for s, p in new_positions.items()],
                 event_ids=[f.event_id for f in facts],
                 caught_up={s: c for s, c in caught_up.items() if s in new_positions},
@@ -282,7 +174,7 @@ class CustomerHistory(Application[UUID]):
                 erased=erased,
                 dead_letters=_dead_letters(letters),
                 merges=merges,
-            )
+            ))
             for event in events:
                 self._versions[event.originator_id] = event.originator_version
             self._keys.update(new_keys)
@@ -336,7 +228,7 @@ class CustomerHistory(Application[UUID]):
                 count += 1
             position = batch[-1].id
         if forest.changed:
-            self.recorder.insert_events([], merges=forest.changed)
+            self.recorder.write([], HistoryWrite(merges=forest.changed))
         return count
 
     def _as_stored_facts(
@@ -387,7 +279,7 @@ class CustomerHistory(Application[UUID]):
         for fact, stream in zip(facts, streams, strict=True):
             if stream not in keys:
                 keys[stream] = new_keys[stream] = new_key()
-            sealed.append(seal(fact.data, personal_fields(fact.event_type), keys[stream],
+            sealed.append(seal(fact.data, self.personal_fields(fact.event_type), keys[stream],
                                fact.event_id))
             if fact.event_type == ERASURE_REQUESTED and keys[stream] is not None:
                 keys[stream] = None

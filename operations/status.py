@@ -23,7 +23,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from consumers.intake import kafka_source
-from domain.history import CustomerHistory
+from history.customer_history import CustomerHistory
 from projections.alerts import AlertBook
 from projections.complaint_sla import ComplaintSlaProjection
 from projections.replay import RebuildCatalog
