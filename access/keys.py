@@ -75,11 +75,15 @@ VERIFIED_SECONDS = 10.0
 
 
 class KeyRing:
+    """The API keys: made, listed, revoked, verified; owns the ``api_keys`` table."""
+
     def __init__(self, views: ViewDatabase) -> None:
         self.views = views
         self._verified: dict[str, tuple[float, Caller]] = {}  # digest of the key -> when, who
         self.table = views.table("api_keys")
-        views.create_tables([
+
+    def create_tables(self) -> None:
+        self.views.create_tables([
             f"CREATE TABLE IF NOT EXISTS {self.table} (key_id TEXT PRIMARY KEY, name TEXT NOT NULL,"
             " role TEXT NOT NULL, digest TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT,"
             " permissions TEXT NOT NULL DEFAULT '')"

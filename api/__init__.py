@@ -1,1 +1,1 @@
-"""The HTTP API (and, later, the support console) over the read models."""
+"""The HTTP API and the support agents' web console (``static/``) over the read models."""

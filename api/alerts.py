@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -26,22 +25,9 @@ def list_alerts(
     side: ReadSide = Depends(read_side),
 ) -> dict[str, Any]:
     """Newest first."""
-    clauses, params = ["1 = 1"], []
-    for column, value in (("kind", kind), ("status", status), ("customer_id", customer_id)):
-        if value is not None:
-            clauses.append(f"{column} = %s")
-            params.append(value)
     with side.views.read() as db:
-        db.execute(
-            "SELECT alert_id, kind, customer_id, raised_time, status, details, acknowledged_by,"
-            " acknowledged_at"
-            f" FROM {side.alert_book.alerts} WHERE {' AND '.join(clauses)}"
-            " ORDER BY raised_at DESC, alert_id LIMIT %s",
-            [*params, limit],
-        )
-        rows = db.fetchall()
-    for row in rows:
-        row["details"] = json.loads(row["details"])
+        rows = side.alert_book.listing(db, kind=kind, status=status, customer_id=customer_id,
+                                       limit=limit)
     return {"alerts": rows}
 
 

@@ -7,15 +7,15 @@ from fastapi import FastAPI
 from access.keys import KeyRing
 from api import alerts, console, customers, edge, ingest, operations, privacy, reports, timeline
 from api.deps import ReadSide
-from domain.customer360 import Policies
 from history.customer_history import CustomerHistory
+from projections.catalog import ReadModelCatalog
 from storage.views import ViewDatabase
 
 
 def create_api(
     history: CustomerHistory,
     views: ViewDatabase,
-    policies: Policies,
+    catalog: ReadModelCatalog,
     publisher: ingest.EventPublisher,
     asyncapi: str,
     status: operations.Operations,
@@ -31,7 +31,7 @@ def create_api(
         description="Read the memory of every customer: timelines of contacts, orders, "
         "complaints and account changes, as reported by upstream systems through Kafka.",
     )
-    api.state.read_side = ReadSide.build(history, views, policies, page_size)
+    api.state.read_side = ReadSide(history, catalog, page_size)
     api.state.keys = KeyRing(views)
     api.state.publisher = publisher
     api.state.max_events_per_request = max_events_per_request

@@ -8,8 +8,6 @@ unmerge can make the duplicate its own customer again).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -21,8 +19,9 @@ from api.deps import ReadSide, read_side
 from api.params import CustomerId, QueryTime
 from domain.customer360 import CustomerFold, by_event_time
 from projections.customer360 import to_json, view_document
+from projections.paging import InvalidCursor
 from projections.set_aside import feed_each
-from schemas.text import printable, text_problem
+from schemas.text import printable
 from storage.errors import explain
 
 log = logging.getLogger(__name__)
@@ -89,53 +88,8 @@ def search_customers(
 ) -> dict[str, Any]:
     """Customers matching ``q`` (an id prefix, so search works as you type), merged
     duplicates left out, ordered by id. ``%`` and ``_`` in ``q`` match themselves."""
-    typed = q.strip().lower()
-    needle, digits = _like_escaped(typed), "".join(ch for ch in typed if ch.isdigit())
-    # ESCAPE: a % or _ typed by the agent is that character, not a wildcard.
-    like = "LIKE %s ESCAPE '\\'"
-    clauses = [f"(lower(customer_id) {like} OR lower(name) {like} OR email {like}"]
-    params: list[Any] = [f"{needle}%", f"%{needle}%", f"%{needle}%"]
-    if len(digits) >= 4:
-        clauses[0] += f" OR phone_digits {like}"
-        params.append(f"%{digits}%")
-    clauses[0] += ")"
-    clauses.append("merged_into IS NULL")
-    if cursor:
-        clauses.append("customer_id > %s")
-        params.append(_decode(cursor))
-    with side.views.read() as db:
-        db.execute(
-            "SELECT customer_id, name, email, status, loyalty_score, loyalty_tier"
-            f" FROM {side.customer360().table} WHERE {' AND '.join(clauses)}"
-            " ORDER BY customer_id LIMIT %s",
-            [*params, limit + 1],
-        )
-        rows = db.fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {
-        "customers": rows,
-        "next_cursor": _encode(rows[-1]["customer_id"]) if more else None,
-    }
-
-
-def _like_escaped(text: str) -> str:
-    """``text`` matched literally by ``LIKE ... ESCAPE '\\'`` (PostgreSQL and SQLite alike)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _encode(customer_id: str) -> str:
-    return base64.urlsafe_b64encode(customer_id.encode()).decode()
-
-
-def _decode(cursor: str) -> str:
-    """The customer id a cursor of ours holds; 400 for anything else (bad base64, not
-    UTF-8, control characters such as NUL, which PostgreSQL cannot even compare)."""
-    refused = HTTPException(400, f"cursor {printable(cursor, 100)!r} is not one this API returned")
     try:
-        customer_id = base64.b64decode(cursor, altchars=b"-_", validate=True).decode()
-    except (binascii.Error, ValueError):
-        raise refused from None
-    if not customer_id or len(customer_id) > 64 or text_problem(customer_id):
-        raise refused
-    return customer_id
+        page = side.customer360().search(q, limit=limit, cursor=cursor)
+    except InvalidCursor as error:
+        raise HTTPException(400, str(error)) from None
+    return {"customers": page.customers, "next_cursor": page.next_cursor}

@@ -10,40 +10,43 @@ from domain.customer360 import Policies
 from domain.facts import CustomerFact
 from history.customer_history import CustomerHistory
 from projections.alerts import AlertBook
+from projections.catalog import CUSTOMER_360, TIMELINE, ReadModelCatalog
 from projections.customer360 import Customer360Projection
-from projections.replay import CUSTOMER_360, TIMELINE, RebuildCatalog
 from projections.timeline import TimelineProjection
 from storage.views import ViewDatabase
 
 
 @dataclass(frozen=True)
 class ReadSide:
+    """The read models the routes read, through their own queries."""
+
     history: CustomerHistory
-    views: ViewDatabase
-    policies: Policies
-    alert_book: AlertBook
-    reports: RebuildCatalog
+    catalog: ReadModelCatalog
     page_size: int
 
-    @classmethod
-    def build(cls, history: CustomerHistory, views: ViewDatabase, policies: Policies,
-              page_size: int) -> ReadSide:
-        return cls(history, views, policies, AlertBook(views),
-                   RebuildCatalog(history, views, policies), page_size)
+    @property
+    def views(self) -> ViewDatabase:
+        return self.catalog.views
+
+    @property
+    def policies(self) -> Policies:
+        return self.catalog.policies
+
+    @property
+    def alert_book(self) -> AlertBook:
+        return self.catalog.alert_book
 
     def timeline(self) -> TimelineProjection:
         """The live generation of the timeline (a rebuild may swap it)."""
-        return self.reports.live(TIMELINE)  # type: ignore[return-value]
+        return self.catalog.live(TIMELINE)  # type: ignore[return-value]
 
     def customer360(self) -> Customer360Projection:
         """The live generation of the 360 rows and merge identities (a rebuild may swap it)."""
-        return self.reports.live(CUSTOMER_360)  # type: ignore[return-value]
+        return self.catalog.live(CUSTOMER_360)  # type: ignore[return-value]
 
     def group(self, customer_id: str) -> tuple[str, list[str]]:
         """The customer an id resolves to after merges, and every id in its group."""
-        identities = self.customer360().identities
-        with self.views.read() as db:
-            return identities.groups(db, [customer_id])[customer_id]
+        return self.customer360().group(customer_id)
 
     def facts(self, members: list[str]) -> list[CustomerFact]:
         by_member = self.history.customers_facts(members)

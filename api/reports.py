@@ -14,31 +14,19 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from api.access import requires
 from api.deps import ReadSide, read_side
 from projections import replay
-from projections.replay import CUSTOMER_360, TIMELINE
 from projections.reports.base import Doc
 
 router = APIRouter(tags=["reports"], dependencies=[Depends(requires("agent"))])
-
-
-_READ_MODEL_TITLES = {TIMELINE: "Customer timelines", CUSTOMER_360: "Customer 360 view"}
 
 
 @router.get("/reports")
 def list_reports(side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     """Every report, and the rebuildable read models (``kind``), with its live generation,
     a rebuild in progress, and how far it has read."""
-    catalog = side.reports
-    stored = side.history.recorder.max_notification_id() or 0
-    reports = []
-    for name in catalog.names:
-        live, building = catalog.generations(name)
-        position = side.views.position(catalog.projection(name, live).name) or 0
-        kind = "report" if name in catalog.reports else "read_model"  # rows only for reports
-        title = catalog.reports[name].title if kind == "report" else _READ_MODEL_TITLES[name]
-        reports.append({"name": name, "kind": kind, "title": title, "live_generation": live,
-                        "building_generation": building, "position": position,
-                        "store_position": stored, "caught_up": position >= stored})
-    return {"reports": reports}
+    shown = ("name", "kind", "title", "live_generation", "building_generation", "position",
+             "store_position", "caught_up")
+    return {"reports": [{key: model[key] for key in shown}
+                        for model in side.catalog.describe() if model["rebuildable"]]}
 
 
 #: A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
@@ -76,7 +64,7 @@ def read_report(
     side: ReadSide = Depends(read_side),
 ) -> Any:
     """The live rows; CSV with `?format=csv` or `Accept: text/csv`."""
-    catalog = side.reports
+    catalog = side.catalog
     if name not in catalog.reports:
         raise HTTPException(404, f"no report {name!r}; known: {', '.join(catalog.reports)}")
     rows = catalog.read(name)
@@ -96,9 +84,10 @@ _rebuilds_lock = threading.Lock()
 @router.post("/admin/replay/{name}", status_code=202, dependencies=[Depends(requires("admin"))])
 def start_replay(name: str, side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     """Rebuild a report from the first event in the background; it swaps in when caught up."""
-    catalog = side.reports
-    if name not in catalog.names:
-        raise HTTPException(404, f"nothing to rebuild called {name!r}; known: {', '.join(catalog.names)}")
+    catalog = side.catalog
+    if name not in catalog.rebuildable:
+        raise HTTPException(404, f"nothing to rebuild called {name!r}; known: "
+                            f"{', '.join(catalog.rebuildable)}")
     with _rebuilds_lock:
         running = _rebuilds.get(name)
         if running is not None and running.state == "building":

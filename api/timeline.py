@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 from api.access import requires
 from api.deps import ReadSide, read_side
 from api.params import CustomerId, QueryTime
-from projections.timeline import InvalidCursor, TimelineFilter, read_timeline
-from schemas.text import printable
+from projections.paging import InvalidCursor
+from projections.timeline import TimelineFilter
 
 router = APIRouter(tags=["timeline"], dependencies=[Depends(requires("agent"))])
 
@@ -63,10 +63,8 @@ def customer_timeline(
         raise HTTPException(400, "`since` must be earlier than `until`")
     root, members = side.group(customer_id)
     try:
-        page = read_timeline(
-            side.views,
+        page = side.timeline().page(
             members,
-            table=side.timeline().table,
             where=TimelineFilter(type_prefix=type, channel=channel, since=since, until=until),
             limit=limit or side.page_size,
             cursor=cursor,
@@ -74,12 +72,6 @@ def customer_timeline(
         )
     except InvalidCursor as error:
         raise HTTPException(400, str(error)) from None
-    except OverflowError:
-        # A cursor decoding to numbers beyond 64 bits: SQLite refuses them as parameters.
-        if cursor is None:
-            raise
-        raise HTTPException(400, f"cursor {printable(cursor, 100)!r} is not one this API "
-                            "returned") from None
     # The rows are the documented shape already: sent as they are, not validated again
     # (that cost more than the query; response_model still documents them).
     return Response(orjson.dumps({"customer_id": root, "merged_ids": members[1:],

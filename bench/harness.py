@@ -29,8 +29,8 @@ import psycopg
 from psycopg import sql
 
 from history.arrivals import Arrival
+from projections.catalog import CUSTOMER_360
 from projections.complaint_sla import ComplaintSlaProjection
-from projections.replay import CUSTOMER_360
 from projections.reports import report_classes
 from service.settings import REPO_ROOT, Settings, load_settings
 

@@ -25,7 +25,6 @@ import time
 import harness
 
 from generators import loadgen
-from projections.complaint_sla import ComplaintSlaProjection
 from service import bootstrap
 
 
@@ -49,11 +48,8 @@ def main() -> int:
 
         views = bootstrap.build_views(settings, history)
         catalog = bootstrap.build_catalog(settings, history, views)
-        chosen = settings.model_copy(
-            update={"projections": ",".join(harness.projector_sets(args.projectors))})
-        names = [ComplaintSlaProjection.name] if chosen.projected(ComplaintSlaProjection.name) else []
-        names += [catalog.projection(name, catalog.generations(name)[0], create=False).name
-                  for name in catalog.names if chosen.projected(name)]
+        chosen = catalog.chosen(",".join(harness.projector_sets(args.projectors)))
+        names = [catalog.live(name).name for name in chosen]
         projectors = run.spawn_projectors(args.projectors, args.nice)
         caught_up: dict[str, float] = {}
         shown = time.monotonic()

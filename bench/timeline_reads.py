@@ -14,7 +14,7 @@ customer at random depths (cursors from earlier pages), half for the first
 page of a random other customer. Latency counts from the scheduled send time,
 so a stall shows up as queueing in every request behind it.
 
-Reference: the same query (``projections.timeline.read_timeline``, the SQL
+Reference: the same query (``TimelineProjection.page``, the SQL
 and row decoding the endpoint runs) directly against the database from this
 process, one at a time, with the same mix of customers and pages.
 """
@@ -35,8 +35,7 @@ import httpx
 
 from access.keys import KeyRing
 from generators import loadgen
-from projections.replay import TIMELINE
-from projections.timeline import read_timeline
+from projections.catalog import TIMELINE
 from service import bootstrap
 
 BIG = "C-BIG-1"
@@ -102,7 +101,7 @@ def offer_load(base_url: str, key: str, others: list[str], rate: float, seconds:
     out.put({"latencies": latencies, "errors": errors, "offered": total, "elapsed": elapsed})
 
 
-def reference(views: Any, table: str, others: list[str], count: int, seed: int) -> list[float]:
+def reference(timeline: Any, others: list[str], count: int, seed: int) -> list[float]:
     """Latencies of the endpoint's query run directly, one after another, same mix."""
     rng = random.Random(seed)
     cursors: list[str] = []
@@ -111,11 +110,11 @@ def reference(views: Any, table: str, others: list[str], count: int, seed: int) 
         started = time.perf_counter()
         if n % 2 == 0:
             cursor = rng.choice(cursors) if cursors and rng.random() < 0.9 else None
-            page = read_timeline(views, [BIG], table=table, limit=50, cursor=cursor)
+            page = timeline.page([BIG], limit=50, cursor=cursor)
             if page.next_cursor:
                 cursors.append(page.next_cursor)
         else:
-            read_timeline(views, [rng.choice(others)], table=table, limit=50)
+            timeline.page([rng.choice(others)], limit=50)
         latencies.append(time.perf_counter() - started)
     return latencies
 
@@ -141,8 +140,8 @@ def main() -> int:
         total = harness.fill(history, (loadgen.as_fact(e) for e in loadgen.events_of(draws)),
                              total=len(draws), progress=not args.smoke)
         views = bootstrap.build_views(settings, history)
-        for projector in bootstrap.build_projectors(settings, history, views):
-            projector.catch_up()
+        catalog = bootstrap.build_catalog(settings, history, views)
+        bootstrap.build_projection_loop(settings, history, views, catalog).projector().catch_up()
         key = KeyRing(views).create("bench", "agent")
         port = harness.free_port()
         api = run.spawn("api", CRM_API_PORT=str(port))
@@ -167,8 +166,7 @@ def main() -> int:
         outcome = results.get(timeout=args.seconds + 120)
         load.join()
         api.check()
-        table = bootstrap.build_catalog(settings, history, views).live(TIMELINE).table
-        direct = reference(views, table, others, min(2000, int(args.rate * args.seconds)),
+        direct = reference(catalog.live(TIMELINE), others, min(2000, int(args.rate * args.seconds)),
                            args.seed)
 
     latencies = [s * 1000 for s in outcome["latencies"]]

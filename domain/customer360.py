@@ -4,9 +4,9 @@ A pure fold over facts in event-time order, as of a moment: facts after
 ``as_of`` are ignored and every time window (loyalty, outbound contacts in the
 last 7 days, breaches) is measured back from it, so the view of any past moment
 is the same fold with an earlier ``as_of``. Merge and unmerge facts change who
-belongs to the customer (``domain/identity.py``), not the customer's activity,
-so they are left out here: the 360 of a survivor equals the 360 of one customer
-who had all the events.
+belongs to the customer (``domain/merges.py``, ``projections/identities.py``), not
+the customer's activity, so they are left out here: the 360 of a survivor equals
+the 360 of one customer who had all the events.
 """
 
 from __future__ import annotations

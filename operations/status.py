@@ -24,11 +24,7 @@ from prometheus_client.registry import Collector
 
 from consumers.intake import kafka_source
 from history.customer_history import CustomerHistory
-from projections.alerts import AlertBook
-from projections.complaint_sla import ComplaintSlaProjection
-from projections.replay import RebuildCatalog
-from projections.set_aside import SetAsideBook
-from storage.views import ViewDatabase
+from projections.catalog import ReadModelCatalog
 
 
 @dataclass(frozen=True)
@@ -118,19 +114,16 @@ class KafkaOffsets:
 class ServiceStatus:
     """The service's lag, gathered afresh from Kafka and the database at each call."""
 
-    def __init__(self, history: CustomerHistory, views: ViewDatabase, catalog: RebuildCatalog,
+    def __init__(self, history: CustomerHistory, catalog: ReadModelCatalog,
                  kafka: KafkaOffsets, *, ingestion_topics: tuple[str, ...],
                  ready_max_lag_seconds: float, ready_max_stall_seconds: float) -> None:
         self.history = history
-        self.views = views
+        self.views = catalog.views
         self.catalog = catalog
         self.kafka = kafka
         self.ingestion_topics = ingestion_topics
         self.ready_max_lag_seconds = ready_max_lag_seconds
         self.ready_max_stall_seconds = ready_max_stall_seconds
-        self.alert_book = AlertBook(views)
-        self.set_aside = SetAsideBook(views)
-        views.create_tables(self.set_aside.create_statements())  # read before any projector ran
         # Per partition with lag: (stored offset, when first seen there with lag). Stalls are
         # told from what this process has watched: one look cannot tell a stall from a
         # message that arrived a moment ago.
@@ -178,12 +171,8 @@ class ServiceStatus:
 
     def _read_database(self, status: Status) -> None:
         recorded = status.recorded = self.history.recorder.max_notification_id() or 0
-        names = [ComplaintSlaProjection.name] + [
-            self.catalog.projection(name, self.catalog.generations(name)[0], create=False).name
-            for name in self.catalog.names
-        ]
-        for name in names:
-            position = self.views.position(name) or 0
+        for model in self.catalog.describe():
+            name, position = model["tracking_name"], model["position"]
             seconds = 0.0
             if position < recorded:
                 waiting = self.history.recorder.select_notifications(start=position + 1, limit=1)
@@ -192,9 +181,9 @@ class ServiceStatus:
                     seconds = max(0.0, (status.checked_at - fact.timestamp).total_seconds())
             status.projections.append(ProjectionLag(name, position, recorded - position, seconds))
         with self.views.read() as db:
-            status.outbox_backlog = self.alert_book.backlog(db)
-            status.alerts = self.alert_book.counts(db)
-            status.set_aside = self.set_aside.unacknowledged(db)
+            status.outbox_backlog = self.catalog.alert_book.backlog(db)
+            status.alerts = self.catalog.alert_book.counts(db)
+            status.set_aside = self.catalog.set_aside.unacknowledged(db)
         status.dead_letters, status.dead_letter_backlog = self.history.recorder.dead_letter_counts()
 
     def readiness(self) -> tuple[list[str], dict[str, Any]]:

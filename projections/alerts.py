@@ -90,6 +90,33 @@ class AlertBook:
              for a in alerts],
         )
 
+    def timeline_entries(self) -> str:
+        """The SELECT of SLA alerts as timeline rows (``projections/timeline.py`` reads them
+        in place): customer, time, position, id, type, source, channel, time text, summary,
+        details."""
+        return ("SELECT customer_id, raised_at, timeline_position, alert_id, timeline_type,"
+                f" 'crm-timeline/sla', NULL, raised_time, summary, details FROM {self.alerts}"
+                " WHERE timeline_type IS NOT NULL")
+
+    def listing(self, db: SqlCursor, *, kind: str | None = None, status: str | None = None,
+                customer_id: str | None = None, limit: int = 100) -> list[Row]:
+        """Alerts newest first, of ``kind``, in ``status``, about ``customer_id`` if given."""
+        clauses, params = ["1 = 1"], []
+        for column, value in (("kind", kind), ("status", status), ("customer_id", customer_id)):
+            if value is not None:
+                clauses.append(f"{column} = %s")
+                params.append(value)
+        db.execute(
+            "SELECT alert_id, kind, customer_id, raised_time, status, details, acknowledged_by,"
+            f" acknowledged_at FROM {self.alerts} WHERE {' AND '.join(clauses)}"
+            " ORDER BY raised_at DESC, alert_id LIMIT %s",
+            [*params, limit],
+        )
+        rows = db.fetchall()
+        for row in rows:
+            row["details"] = json.loads(row["details"])
+        return rows
+
     def acknowledge(self, db: SqlCursor, alert_id: str, by: str, at: datetime) -> Row | None:
         """Record who acknowledged and when; the first acknowledgement stands."""
         db.execute(

@@ -71,7 +71,6 @@ class ComplaintSlaProjection:
             " next_check BIGINT)",
             f"CREATE TABLE IF NOT EXISTS {self.heard_table} ("
             " customer_id TEXT PRIMARY KEY, heard BIGINT NOT NULL, heard_time TEXT NOT NULL)",
-            *self.alert_book.create_statements(),
         ])
 
     def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None:

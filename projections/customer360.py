@@ -14,6 +14,8 @@ its customer.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -33,10 +35,13 @@ from domain.facts import CustomerFact
 from domain.personal_data import ERASURE_REQUESTED
 from history.customer_history import CustomerHistory
 from projections.alerts import AlertBook
+from projections.generation import Generation
 from projections.identities import Identities
+from projections.paging import InvalidCursor
 from projections.runner import Positioned
 from projections.set_aside import SetAsideBook, Unfolded, feed_each
-from storage.views import SqlCursor, ViewDatabase, generation_name, generation_table, to_micros
+from schemas.text import printable, text_problem
+from storage.views import SqlCursor, ViewDatabase, to_micros
 
 
 def to_json(value: Any) -> Any:
@@ -80,17 +85,25 @@ _COLUMNS = ("customer_id", "merged_into", "name", "email", "phone_digits", "stat
             "loyalty_score", "loyalty_tier", "last_event_at", "streams", "document")
 
 
+@dataclass(frozen=True)
+class SearchPage:
+    customers: list[dict[str, Any]]
+    next_cursor: str | None
+
+
 class Customer360Projection:
-    """The 360 rows of one generation (a rebuild writes a new one beside the live one)."""
+    """The 360 rows of one generation (a rebuild writes a new one beside the live one), its
+    merge groups, and the queries that read them: search, and who an id resolves to."""
 
     def __init__(self, history: CustomerHistory, views: ViewDatabase, policies: Policies,
-                 generation: int = 1) -> None:
+                 generation: Generation) -> None:
         self.history = history
-        self.generation = generation
-        self.name = generation_name("customer360", generation)
-        self.identities = Identities(views, generation)
+        self.views = views
+        self.generation = generation.number
+        self.name = generation.tracking_name
+        self.identities = Identities(views, generation.table("customer_aliases"))
         self.policies = policies
-        self.table = views.table(generation_table("customer_360", generation))
+        self.table = views.table(generation.table("customer_360"))
         self.alert_book = AlertBook(views)
         self.set_aside = SetAsideBook(views)
         self._kept: OrderedDict[str, _Kept] = OrderedDict()  # folds kept between batches
@@ -109,7 +122,6 @@ class Customer360Projection:
                 " last_event_at BIGINT,"
                 " streams TEXT NOT NULL,"
                 " document TEXT NOT NULL)",
-                *self.alert_book.create_statements(),
             ]
         )
 
@@ -256,6 +268,42 @@ class Customer360Projection:
         feed_each(facts, fold.add, self._unfolded)
         return fold
 
+    def group(self, customer_id: str) -> tuple[str, list[str]]:
+        """The customer an id resolves to after merges, and every id in its group."""
+        with self.views.read() as db:
+            return self.identities.groups(db, [customer_id])[customer_id]
+
+    def search(self, q: str, *, limit: int, cursor: str | None = None) -> SearchPage:
+        """Customers matching ``q`` (the start of an id, so search works as you type, part of
+        a name or e-mail, or 4 or more phone digits), merged duplicates left out, ordered by
+        id. ``%`` and ``_`` in ``q`` match themselves. ``InvalidCursor`` for a cursor this
+        service did not hand out."""
+        typed = q.strip().lower()
+        needle, digits = _like_escaped(typed), "".join(ch for ch in typed if ch.isdigit())
+        # ESCAPE: a % or _ typed by the agent is that character, not a wildcard.
+        like = "LIKE %s ESCAPE '\\'"
+        clauses = [f"(lower(customer_id) {like} OR lower(name) {like} OR email {like}"]
+        params: list[Any] = [f"{needle}%", f"%{needle}%", f"%{needle}%"]
+        if len(digits) >= 4:
+            clauses[0] += f" OR phone_digits {like}"
+            params.append(f"%{digits}%")
+        clauses[0] += ")"
+        clauses.append("merged_into IS NULL")
+        if cursor:
+            clauses.append("customer_id > %s")
+            params.append(_decode_cursor(cursor))
+        with self.views.read() as db:
+            db.execute(
+                "SELECT customer_id, name, email, status, loyalty_score, loyalty_tier"
+                f" FROM {self.table} WHERE {' AND '.join(clauses)}"
+                " ORDER BY customer_id LIMIT %s",
+                [*params, limit + 1],
+            )
+            rows = db.fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return SearchPage(rows, _encode_cursor(rows[-1]["customer_id"]) if more else None)
+
     def read(self, db: SqlCursor) -> list[dict[str, Any]]:
         db.execute(f"SELECT {', '.join(_COLUMNS)} FROM {self.table} ORDER BY customer_id")
         return db.fetchall()
@@ -281,3 +329,25 @@ def _row(customer_id: str, merged_into: str | None, view: Customer360 | None, st
         streams,
         json.dumps(document, sort_keys=True),
     )
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` matched literally by ``LIKE ... ESCAPE '\\'`` (PostgreSQL and SQLite alike)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _encode_cursor(customer_id: str) -> str:
+    return base64.urlsafe_b64encode(customer_id.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> str:
+    """The customer id a cursor of ours holds (bad base64, not UTF-8, or control characters
+    such as NUL, which PostgreSQL cannot even compare, are not ours)."""
+    refused = InvalidCursor(f"cursor {printable(cursor, 100)!r} is not one this API returned")
+    try:
+        customer_id = base64.b64decode(cursor, altchars=b"-_", validate=True).decode()
+    except (binascii.Error, ValueError):
+        raise refused from None
+    if not customer_id or len(customer_id) > 64 or text_problem(customer_id):
+        raise refused
+    return customer_id

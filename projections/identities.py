@@ -16,12 +16,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from domain.merges import MAX_MERGE_DEPTH
-from storage.views import SqlCursor, ViewDatabase, generation_table
+from storage.views import SqlCursor, ViewDatabase
 
 
 class Identities:
-    def __init__(self, views: ViewDatabase, generation: int = 1) -> None:
-        self.table = views.table(generation_table("customer_aliases", generation))
+    """The merge pointers of one generation of the 360, in ``table``."""
+
+    def __init__(self, views: ViewDatabase, table: str) -> None:
+        self.table = views.table(table)
 
     def create_table_statement(self) -> str:
         return (

@@ -47,7 +47,9 @@ class Positioned:
 
 
 class ReadModel(Protocol):
-    """A projection: its name (the tracking name), tables and how a batch changes them."""
+    """A projection: its name (the tracking name), tables and how a batch changes them.
+    Every read model of the service is listed once, in ``projections/catalog.py``; its
+    tables are made by the catalog (``create_tables``), never by a projector."""
 
     name: str
     topics: tuple[str, ...]  # stored topics it reads (optional attribute); empty: every fact
@@ -106,9 +108,6 @@ class Projector:
         self._pacers: dict[str, RetryPacer] = {}
         self._next_retry_check = 0.0
         self._set_aside_in_a_row: dict[str, int] = {}
-        views.create_tables(self.set_aside.create_statements())
-        for read_model in self.read_models:
-            read_model.create_tables(views)
 
     @property
     def read_model(self) -> ReadModel:

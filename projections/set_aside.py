@@ -65,7 +65,7 @@ class SetAsideBook:
         self.alert_book = AlertBook(views)
 
     def create_statements(self) -> list[str]:
-        return [*self.alert_book.create_statements(),
+        return [
             f"CREATE TABLE IF NOT EXISTS {self.table} ("
             " read_model TEXT NOT NULL,"
             " position BIGINT NOT NULL,"

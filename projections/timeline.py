@@ -21,21 +21,13 @@ from typing import Any
 
 from domain.personal_data import ERASURE_REQUESTED, blank
 from projections.alerts import AlertBook
+from projections.generation import Generation
+from projections.paging import InvalidCursor
 from projections.runner import Positioned
 from projections.summaries import summarize
 from schemas.registry import personal_fields
-from storage.views import (
-    Row,
-    SqlCursor,
-    ViewDatabase,
-    generation_name,
-    generation_table,
-    to_micros,
-)
-
-
-class InvalidCursor(ValueError):
-    """A page cursor that this service did not hand out."""
+from schemas.text import printable
+from storage.views import Row, SqlCursor, ViewDatabase, to_micros
 
 
 @dataclass(frozen=True)
@@ -55,17 +47,20 @@ class TimelinePage:
 
 
 class TimelineProjection:
-    """Writes one timeline row per stored fact (one generation's table)."""
+    """One generation of the timeline: a row per stored fact, and the pages agents read
+    (with the SLA alerts of the alert book in their place)."""
 
-    def __init__(self, views: ViewDatabase, generation: int = 1) -> None:
-        self.generation = generation
-        self.name = generation_name("timeline", generation)
-        self.table = views.table(generation_table("timeline_entries", generation))
+    def __init__(self, views: ViewDatabase, alert_book: AlertBook,
+                 generation: Generation) -> None:
+        self.views = views
+        self.alert_book = alert_book
+        self.generation = generation.number
+        self.name = generation.tracking_name
+        self.table = views.table(generation.table("timeline_entries"))
 
     def create_tables(self, views: ViewDatabase) -> None:
         views.create_tables(
             [
-                *AlertBook(views).create_statements(),  # SLA alerts are read in place
                 f"CREATE TABLE IF NOT EXISTS {self.table} ("
                 " customer_id TEXT NOT NULL,"
                 " occurred_at BIGINT NOT NULL,"
@@ -132,18 +127,25 @@ class TimelineProjection:
         db.execute(f"DROP TABLE IF EXISTS {self.table}")
 
 
-def read_timeline(
-    views: ViewDatabase,
-    customer_ids: Sequence[str],
-    *,
-    table: str,
-    where: TimelineFilter = TimelineFilter(),
-    limit: int = 50,
-    cursor: str | None = None,
-    oldest_first: bool = False,
-) -> TimelinePage:
-    """One page of the timeline of a customer (with its merged duplicates), newest first
-    unless ``oldest_first``: the facts in ``table``, and SLA alerts in their place."""
+    def page(
+        self,
+        customer_ids: Sequence[str],
+        *,
+        where: TimelineFilter = TimelineFilter(),
+        limit: int = 50,
+        cursor: str | None = None,
+        oldest_first: bool = False,
+    ) -> TimelinePage:
+        """One page of the timeline of a customer (with its merged duplicates), newest
+        first unless ``oldest_first``: its facts, and SLA alerts in their place.
+        ``InvalidCursor`` for a cursor this service did not hand out."""
+        return _page(self.views, self.table, self.alert_book, customer_ids, where, limit,
+                     cursor, oldest_first)
+
+
+def _page(views: ViewDatabase, table: str, alert_book: AlertBook, customer_ids: Sequence[str],
+          where: TimelineFilter, limit: int, cursor: str | None,
+          oldest_first: bool) -> TimelinePage:
     clauses = [f"customer_id IN ({', '.join(['%s'] * len(customer_ids))})"]
     params: list[Any] = list(customer_ids)
     if where.type_prefix:
@@ -169,10 +171,7 @@ def read_timeline(
     order = "ASC" if oldest_first else "DESC"
     entries = (
         f"SELECT customer_id, occurred_at, position, event_id, event_type, source, channel, time,"
-        f" summary, data FROM {table}"
-        " UNION ALL SELECT customer_id, raised_at, timeline_position, alert_id, timeline_type,"
-        f" 'crm-timeline/sla', NULL, raised_time, summary, details FROM {views.table('alerts')}"
-        " WHERE timeline_type IS NOT NULL"
+        f" summary, data FROM {table} UNION ALL {alert_book.timeline_entries()}"
     )
     with views.read() as db:
         db.execute(
@@ -205,10 +204,17 @@ def _encode_cursor(occurred_at: int, position: int) -> str:
     return base64.urlsafe_b64encode(f"{occurred_at}:{position}".encode()).decode().rstrip("=")
 
 
+#: Cursor numbers are BIGINT columns' values: anything wider is not one of ours.
+_BIGINT = range(-(2 ** 63), 2 ** 63)
+
+
 def _decode_cursor(cursor: str) -> tuple[int, int]:
+    refused = InvalidCursor(f"cursor {printable(cursor, 100)!r} is not one this API returned")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        occurred_at, position = base64.urlsafe_b64decode(padded).decode().split(":")
-        return int(occurred_at), int(position)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidCursor(f"cursor {cursor!r} is not one this API returned") from error
+        occurred_at, position = map(int, base64.urlsafe_b64decode(padded).decode().split(":"))
+    except (ValueError, UnicodeDecodeError):
+        raise refused from None
+    if occurred_at not in _BIGINT or position not in _BIGINT:
+        raise refused
+    return occurred_at, position

@@ -15,15 +15,16 @@ from fastapi import FastAPI
 from faststream import FastStream
 from psycopg import sql
 
+from access.keys import KeyRing
 from api.app import create_api
 from api.ingest import EventPublisher
 from consumers.app import Clock, build_ingestion, utc_now
 from history.customer_history import CustomerHistory
 from operations.status import KafkaOffsets, ServiceStatus
 from outbox.relay import AlertRelay
+from projections.catalog import LiveGenerations, ReadModelCatalog
 from projections.complaint_sla import ComplaintSlaProjection
-from projections.replay import CUSTOMER_360, TIMELINE, RebuildCatalog
-from projections.runner import Projector, ReadModel
+from projections.runner import ProjectionLoop
 from schemas.registry import personal_fields
 from service.settings import Settings
 from storage.views import SCHEMA_LOCK, ViewDatabase
@@ -85,53 +86,40 @@ def build_history(settings: Settings) -> CustomerHistory:
 
 
 def build_views(settings: Settings, history: CustomerHistory) -> ViewDatabase:
-    """Read models share the history's database and connection pool."""
+    """The read models' database (the history's database and connection pool), with every
+    table the service reads made: the read models' (``catalog.create_tables``) and the
+    API keys'. The one place tables are made, however many processes start at once."""
     with _creating_tables(settings):
-        return ViewDatabase(history.recorder.datastore)  # type: ignore[attr-defined]
-
-
-def core_read_models(
-    settings: Settings, history: CustomerHistory, views: ViewDatabase
-) -> list[ReadModel]:
-    """Read models with no generations: the complaint SLA clocks are recomputed from the
-    facts at every check, and the alerts they raise are never rebuilt (once published,
-    an alert stays)."""
-    return [ComplaintSlaProjection(history, views, settings.policies().sla)]
-
-
-def read_models(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> list[ReadModel]:
-    """Every live read model except reports: the live timeline and 360 generations, the SLA."""
-    catalog = build_catalog(settings, history, views)
-    return [catalog.live(TIMELINE), catalog.live(CUSTOMER_360),
-            *core_read_models(settings, history, views)]
+        views = ViewDatabase(history.recorder.datastore)  # type: ignore[attr-defined]
+    # Each takes the schema lock in its transaction (ViewDatabase.create_tables).
+    build_catalog(settings, history, views).create_tables()
+    KeyRing(views).create_tables()
+    return views
 
 
 def build_catalog(
     settings: Settings, history: CustomerHistory, views: ViewDatabase
-) -> RebuildCatalog:
-    return RebuildCatalog(history, views, settings.policies())
+) -> ReadModelCatalog:
+    return ReadModelCatalog(history, views, settings.policies())
+
+
+def build_projection_loop(settings: Settings, history: CustomerHistory, views: ViewDatabase,
+                          catalog: ReadModelCatalog) -> ProjectionLoop:
+    """The read models ``CRM_PROJECTIONS`` chooses, following the history in one loop: the
+    live generation of each rebuildable one, and with the complaint SLA its clock.
+    ``UnknownReadModel`` for a name the catalog does not know."""
+    chosen = catalog.chosen(settings.projections)
+    core = [catalog.live(name) for name in chosen if name not in catalog.rebuildable]
+    clocks = [(settings.sla_check_seconds, model.check_due) for model in core
+              if isinstance(model, ComplaintSlaProjection)]
+    generations = LiveGenerations(catalog, [n for n in chosen if n in catalog.rebuildable])
+    return ProjectionLoop(history, views, core, batch_size=settings.projection_batch_size,
+                          poll_seconds=settings.projection_poll_seconds, periodic=clocks,
+                          more=generations.read_models)
 
 
 def build_alert_relay(settings: Settings, views: ViewDatabase) -> AlertRelay:
     return AlertRelay(views, settings.kafka_bootstrap, settings.topic_alerts)
-
-
-def build_projectors(
-    settings: Settings,
-    history: CustomerHistory,
-    views: ViewDatabase,
-    models: list[ReadModel] | None = None,
-) -> list[Projector]:
-    models = read_models(settings, history, views) if models is None else models
-    return [
-        Projector(
-            history,
-            views,
-            model,
-            batch_size=settings.projection_batch_size,
-        )
-        for model in models
-    ]
 
 
 def build_ingestion_app(
@@ -152,7 +140,7 @@ def build_ingestion_app(
 
 
 def build_status(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> ServiceStatus:
-    return ServiceStatus(history, views, build_catalog(settings, history, views),
+    return ServiceStatus(history, build_catalog(settings, history, views),
                          KafkaOffsets(settings.kafka_bootstrap),
                          ingestion_topics=settings.ingestion_topics,
                          ready_max_lag_seconds=settings.ready_max_lag_seconds,
@@ -163,7 +151,8 @@ def build_api(settings: Settings, history: CustomerHistory, views: ViewDatabase)
     publisher = EventPublisher(settings.kafka_bootstrap, settings.topic_for,
                                timedelta(seconds=settings.max_future_seconds))
     asyncapi = build_ingestion_app(settings, history).schema.to_specification().to_json()
-    return create_api(history, views, settings.policies(), publisher, asyncapi,
-                      build_status(settings, history, views), page_size=settings.api_page_size,
+    return create_api(history, views, build_catalog(settings, history, views), publisher,
+                      asyncapi, build_status(settings, history, views),
+                      page_size=settings.api_page_size,
                       max_body_bytes=settings.api_max_body_bytes,
                       max_events_per_request=settings.api_max_events_per_request)

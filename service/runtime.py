@@ -14,9 +14,7 @@ from collections.abc import Callable
 import prometheus_client
 import uvicorn
 
-from projections.complaint_sla import ComplaintSlaProjection
-from projections.replay import LiveGenerations
-from projections.runner import ProjectionLoop
+from projections.catalog import UnknownReadModel
 from service import bootstrap
 from service.settings import Settings, SettingsError
 from service.topics import ensure_topics
@@ -68,22 +66,12 @@ def start_projectors(settings: Settings, stop: threading.Event) -> list[threadin
     history = bootstrap.build_history(settings)
     views = bootstrap.build_views(settings, history)
     catalog = bootstrap.build_catalog(settings, history, views)
-    every_core = bootstrap.core_read_models(settings, history, views)
-    core = [m for m in every_core if settings.projected(m.name)]
-    known = [*catalog.names, *(m.name for m in every_core)]
-    unknown = [n for n in settings.projections.split(",") if n != "all" and n not in known]
-    if unknown:
-        raise SettingsError(f"CRM_PROJECTIONS: no read model called {', '.join(unknown)}; "
-                            f"known: all, {', '.join(known)}")
-    clocks = [(settings.sla_check_seconds, m.check_due) for m in core
-              if isinstance(m, ComplaintSlaProjection)]
-    rebuildable = LiveGenerations(catalog, [n for n in catalog.names if settings.projected(n)])
-    loop = ProjectionLoop(history, views, core, batch_size=settings.projection_batch_size,
-                          poll_seconds=settings.projection_poll_seconds,
-                          periodic=clocks, more=rebuildable.read_models)
-    loop.projector()  # creates every read model's tables (the outbox too) before the relay reads
+    try:
+        loop = bootstrap.build_projection_loop(settings, history, views, catalog)
+    except UnknownReadModel as error:
+        raise SettingsError(f"CRM_PROJECTIONS: {error}") from None
     threads = [threading.Thread(target=loop.run, args=(stop,), name="projections")]
-    if clocks:
+    if loop.periodic:
         relay = bootstrap.build_alert_relay(settings, views)
         threads.append(threading.Thread(target=relay.run, args=(stop, settings.alert_relay_seconds),
                                         name="alert-relay"))

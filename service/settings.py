@@ -230,11 +230,6 @@ class Settings(BaseSettings):
             "complaint": self.topic_complaints,
         }[family]
 
-    def projected(self, name: str) -> bool:
-        """Whether this process's projector keeps read model ``name`` (CRM_PROJECTIONS)."""
-        chosen = self.projections.split(",")
-        return "all" in chosen or name in chosen
-
     @property
     def ingestion_topics(self) -> tuple[str, ...]:
         return (self.topic_contacts, self.topic_orders, self.topic_complaints, self.topic_accounts)

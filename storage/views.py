@@ -20,22 +20,12 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from storage.codec import to_micros
 
-__all__ = ["Row", "SqlCursor", "ViewDatabase", "generation_name", "generation_table", "to_micros"]
+__all__ = ["Row", "SqlCursor", "ViewDatabase", "to_micros"]
 
 Dialect = Literal["postgres", "sqlite"]
 #: The PostgreSQL advisory lock held while creating tables (see service/bootstrap.py).
 SCHEMA_LOCK = 0x63726D74
 Row = dict[str, Any]
-
-
-def generation_table(name: str, generation: int) -> str:
-    """A read model's table in one generation: the first keeps the plain name."""
-    return name if generation == 1 else f"{name}_g{generation}"
-
-
-def generation_name(name: str, generation: int) -> str:
-    """A read model's tracking name in one generation."""
-    return name if generation == 1 else f"{name}@{generation}"
 
 
 #: One row's INSERT: table, column list, placeholders (and literals), and what follows.

@@ -9,7 +9,7 @@ Reports count and sum: their facts arrive with personal fields null, so no
 report row or memory can hold personal data an erasure would have to find.
 
 Each build of a report is a *generation* with its own tables and tracking
-name (``storage.views.generation_table``). A replay builds a new generation
+name (``projections.generation.Generation``). A replay builds a new generation
 while the live one keeps following; the swap makes the new one live for
 readers in one transaction (``projections/replay.py``).
 """
@@ -23,8 +23,9 @@ from typing import Any, ClassVar
 
 from domain.customer360 import Policies
 from domain.facts import CustomerFact, stored_topic
+from projections.generation import Generation
 from projections.runner import Positioned
-from storage.views import SqlCursor, ViewDatabase, generation_name, generation_table
+from storage.views import SqlCursor, ViewDatabase
 
 Doc = dict[str, Any]
 
@@ -122,12 +123,12 @@ class Report(ABC):
 class ReportProjection:
     """Runs a report as a read model: one generation's tables and tracking name."""
 
-    def __init__(self, report: Report, views: ViewDatabase, generation: int) -> None:
+    def __init__(self, report: Report, views: ViewDatabase, generation: Generation) -> None:
         self.report = report
-        self.generation = generation
-        self.name = generation_name(f"report:{report.name}", generation)
-        self.rows_table = views.table(generation_table(f"report_{report.name}", generation))
-        self.memory_table = views.table(generation_table(f"report_{report.name}_memory", generation))
+        self.generation = generation.number
+        self.name = generation.tracking_name
+        self.rows_table = views.table(generation.table(f"report_{report.name}"))
+        self.memory_table = views.table(generation.table(f"report_{report.name}_memory"))
         self.topics = tuple(sorted(stored_topic(t) for t in report.reads))
         self.reads_personal_data = False
 

@@ -49,8 +49,9 @@ from consumers.redrive import DeadLetter, read_dead_letters, read_to_end
 from domain.customer360 import fold_customer
 from domain.facts import FACT_CLASSES, CustomerFact, customer_stream_id
 from generators import loadgen
+from projections.catalog import CUSTOMER_360, TIMELINE
 from projections.customer360 import view_document
-from projections.replay import CUSTOMER_360, TIMELINE, diff, replay
+from projections.replay import diff, replay
 from service import bootstrap
 from service.settings import REPO_ROOT, Settings
 from tests.fuzz.messages import surely_hostile

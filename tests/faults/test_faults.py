@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from generators import loadgen
-from projections.replay import TIMELINE
+from projections.catalog import TIMELINE
 from tests.faults.scenario import SHORT, Checker, Ledger, Sent, run
 from tests.integration.conftest import ServiceUnderTest, service_under_test
 

@@ -26,6 +26,7 @@ from kafka.admin import KafkaAdminClient
 
 from domain.facts import ReportedFact
 from history.arrivals import Arrival
+from projections.runner import Projector
 from service import bootstrap
 from service.settings import REPO_ROOT, Settings, load_settings
 from service.topics import ensure_topics
@@ -136,8 +137,6 @@ class ServiceUnderTest:
     def views(self):  # noqa: ANN201
         if self._views is None:
             self._views = bootstrap.build_views(self.settings, self.history)
-            for model in bootstrap.read_models(self.settings, self.history, self._views):
-                model.create_tables(self._views)
         return self._views
 
     def stored_event_ids(self) -> list[str]:
@@ -169,13 +168,16 @@ class ServiceUnderTest:
 
 
 class Desk:
-    """A store with every read model and the API, fed directly (ingestion is tested elsewhere)."""
+    """A store with every read model and the API, fed directly (ingestion is tested elsewhere),
+    and the production projection loop, stepped by hand."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.history = bootstrap.build_history(settings)
         self.views = bootstrap.build_views(settings, self.history)
-        self.projectors = bootstrap.build_projectors(settings, self.history, self.views)
+        self.catalog = bootstrap.build_catalog(settings, self.history, self.views)
+        self.loop = bootstrap.build_projection_loop(settings, self.history, self.views,
+                                                    self.catalog)
         api = bootstrap.build_api(settings, self.history, self.views)
         self.admin_key = api.state.keys.create("tests", "admin")
         self.client = TestClient(api, headers={"Authorization": f"Bearer {self.admin_key}"})
@@ -188,8 +190,12 @@ class Desk:
             self.offset += 1
             batch.append(Arrival("test:feed", self.offset, fact))
         self.history.record(batch)
-        for projector in self.projectors:
-            projector.catch_up()
+        self.projector.catch_up()
+
+    @property
+    def projector(self) -> Projector:
+        """The loop's projector over every read model (made again after a swap)."""
+        return self.loop.projector()
 
     def page(self, customer: str = "C-1", **params: object) -> dict:
         response = self.client.get(f"/customers/{customer}/timeline", params=params)

@@ -40,14 +40,17 @@ def test_alerts_reach_kafka_once_per_id_even_when_the_relay_dies_before_marking(
     pg_service: ServiceUnderTest,
 ) -> None:
     service = pg_service
-    projectors = bootstrap.build_projectors(service.settings, service.history, service.views)
+    def catch_up() -> None:
+        catalog = bootstrap.build_catalog(service.settings, service.history, service.views)
+        bootstrap.build_projection_loop(service.settings, service.history, service.views,
+                                        catalog).projector().catch_up()
+
     service.history.record([
         Arrival("test:feed", n, ReportedFact(f"k-{n}", "crm.complaint.opened", "tests", f"C-{n}",
                                       NOW - timedelta(hours=10), {"complaint_id": f"K-{n}", "priority": "high"}))
         for n in range(3)
     ])
-    for projector in projectors:
-        projector.catch_up()
+    catch_up()
     with service.views.read() as db:
         db.execute(f"SELECT alert_id FROM {service.views.table('alerts')}")
         alert_ids = sorted(row["alert_id"] for row in db.fetchall())
@@ -71,8 +74,7 @@ def test_alerts_reach_kafka_once_per_id_even_when_the_relay_dies_before_marking(
         for table in ("alerts", "complaint_clocks", "customer_360", "timeline_entries",
                       "projection_tracking"):
             db.execute(f"DELETE FROM {service.views.table(table)}")
-    for projector in bootstrap.build_projectors(service.settings, service.history, service.views):
-        projector.catch_up()
+    catch_up()
     with service.views.read() as db:
         db.execute(f"SELECT count(*) AS n FROM {service.views.table('alerts')}")
         assert db.fetchone() == {"n": 6}

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from domain.facts import ReportedFact
+from projections.catalog import COMPLAINT_SLA
 from projections.complaint_sla import ComplaintSlaProjection
 from tests.events import NOW
 from tests.integration.conftest import Desk
@@ -33,8 +34,8 @@ def complaint(n: int, event_type: str, at: datetime, complaint_id: str = "K-1", 
 @pytest.fixture
 def sla(desk: Desk) -> tuple[Desk, ComplaintSlaProjection, Clock]:
     clock = Clock(NOW)
-    projection = next(p.read_model for p in desk.projectors
-                      if isinstance(p.read_model, ComplaintSlaProjection))
+    projection = desk.catalog.live(COMPLAINT_SLA)
+    assert isinstance(projection, ComplaintSlaProjection)
     projection.clock = clock
     return desk, projection, clock
 

@@ -22,6 +22,7 @@ from domain.facts import ReportedFact
 from generators import loadgen, sample
 from history.arrivals import Arrival
 from projections import replay
+from projections.catalog import CUSTOMER_360, TIMELINE
 from projections.runner import Projector
 from service import bootstrap
 from service.settings import REPO_ROOT
@@ -174,17 +175,17 @@ def test_rebuilding_the_360_and_the_timeline_gives_the_rows_built_incrementally(
     for start in range(0, len(facts), 300):  # incrementally, batch by batch
         desk.record(*facts[start:start + 300])
     catalog = bootstrap.build_catalog(desk.settings, desk.history, desk.views)
-    rebuilt = replay.replay(catalog, replay.CUSTOMER_360, swap=False)
+    rebuilt = replay.replay(catalog, CUSTOMER_360, swap=False)
     assert rebuilt.generation == 2
-    incremental, fresh = catalog.read(replay.CUSTOMER_360, 1), catalog.read(replay.CUSTOMER_360, 2)
+    incremental, fresh = catalog.read(CUSTOMER_360, 1), catalog.read(CUSTOMER_360, 2)
     assert len(incremental) == 150 and fresh == incremental
-    changes = replay.diff(catalog, replay.CUSTOMER_360)
+    changes = replay.diff(catalog, CUSTOMER_360)
     assert (changes.added, changes.removed, changes.changed) == ([], [], [])
-    timeline = replay.replay(catalog, replay.TIMELINE, swap=False)
-    assert catalog.read(replay.TIMELINE, timeline.generation) == catalog.read(replay.TIMELINE, 1)
-    assert len(catalog.read(replay.TIMELINE, 1)) == len(facts)
+    timeline = replay.replay(catalog, TIMELINE, swap=False)
+    assert catalog.read(TIMELINE, timeline.generation) == catalog.read(TIMELINE, 1)
+    assert len(catalog.read(TIMELINE, 1)) == len(facts)
     # Swapped in, the API reads the new generation; the old one is left for the live loop to drop.
-    catalog.swap(replay.CUSTOMER_360, 2)
+    catalog.swap(CUSTOMER_360, 2)
     time.sleep(1.1)  # the API looks the live generation up again at most once a second
     customer = incremental[0]["customer_id"]
     assert desk.client.get(f"/customers/{customer}/timeline").json()["customer_id"] == customer
@@ -278,7 +279,7 @@ def test_a_360_kept_between_batches_equals_one_folded_whole_with_late_facts_merg
     before = facts[:1500] + [identity[0]] + facts[1500:2200] + [identity[1]] + facts[2200:2600]
     after = [identity[2], *facts[2600:]]
     catalog = bootstrap.build_catalog(desk.settings, desk.history, desk.views)
-    projector = Projector(desk.history, desk.views, catalog.live(replay.CUSTOMER_360),
+    projector = Projector(desk.history, desk.views, catalog.live(CUSTOMER_360),
                           batch_size=37)
     def chunks(facts: list[ReportedFact]) -> list[list[ReportedFact]]:
         return [facts[start:start + 250] for start in range(0, len(facts), 250)]
@@ -287,6 +288,6 @@ def test_a_360_kept_between_batches_equals_one_folded_whole_with_late_facts_merg
         desk.history.record([Arrival("test:feed", desk.offset + n, f) for n, f in enumerate(chunk)])
         desk.offset += len(chunk)
         projector.catch_up()
-    replay.replay(catalog, replay.CUSTOMER_360, swap=False)
-    kept, whole = catalog.read(replay.CUSTOMER_360, 1), catalog.read(replay.CUSTOMER_360, 2)
+    replay.replay(catalog, CUSTOMER_360, swap=False)
+    kept, whole = catalog.read(CUSTOMER_360, 1), catalog.read(CUSTOMER_360, 2)
     assert len(kept) == 40 and kept == whole

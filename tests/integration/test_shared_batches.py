@@ -55,6 +55,8 @@ def test_one_failing_model_falls_behind_alone_and_then_gets_only_what_it_missed(
     everything = Counter(desk.views, "everything")
     contacts = Counter(desk.views, "contacts", topics=("domain.facts:ContactLogged",))
     flaky = Counter(desk.views, "flaky")
+    for model in (everything, contacts, flaky):
+        model.create_tables(desk.views)  # the catalog makes the service's; these are the test's
     projector = Projector(desk.history, desk.views, [everything, contacts, flaky], batch_size=7,
                           retry_seconds=0.3)
     desk.history.record(facts(0, 20))
