@@ -1,0 +1,130 @@
+"""The history's recorders by contract: one set of tests, run against both backends.
+
+The library's own process-recorder test case checks what every process recorder must
+do (events and tracking in one transaction, positions that only grow); the contract
+below checks what the customer history adds (``history/recorder.py``): event ids,
+customer keys, source progress, dead letters and merge pointers, written with the
+events by one ``HistoryWrite``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
+from eventsourcing.tests.persistence import ProcessRecorderTestCase
+
+from history.arrivals import Message
+from history.recorder import DeadLetter, HistoryRecorder, HistoryWrite
+from service import bootstrap
+from service.settings import load_settings
+
+pytestmark = pytest.mark.integration
+
+
+def open_recorder(store: str, where: Path) -> tuple[HistoryRecorder, Any]:
+    """A fresh history recorder on ``store`` (a PostgreSQL schema, or an SQLite file)."""
+    settings = (load_settings(store="postgres", postgres_schema=f"t_{uuid.uuid4().hex[:12]}")
+                if store == "postgres"
+                else load_settings(store="sqlite", sqlite_path=where / f"{uuid.uuid4().hex}.db"))
+    history = bootstrap.build_history(settings)
+    return history.recorder, history
+
+
+class _LibraryContract(ProcessRecorderTestCase):
+    """The library's process-recorder tests, on one backend (``store``)."""
+
+    __test__ = False  # a base: its subclasses, one per backend, are the tests
+    store = "postgres"
+    test_performance = None  # timing belongs in bench/, not in tests
+
+    def create_recorder(self) -> HistoryRecorder:
+        recorder, history = open_recorder(self.store, Path(self._tmp))
+        self.addCleanup(history.close)
+        return recorder
+
+    def setUp(self) -> None:
+        self._tmp = tempfile.mkdtemp(prefix="crm-recorder-")
+
+
+@pytest.mark.usefixtures("postgres_server")
+class TestThePostgresRecorderKeepsTheLibrarysContract(_LibraryContract):
+    __test__ = True
+    store = "postgres"
+
+
+class TestTheSQLiteRecorderKeepsTheLibrarysContract(_LibraryContract):
+    __test__ = True
+    store = "sqlite"
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def recorder(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    if request.param == "postgres":
+        request.getfixturevalue("postgres_server")
+    recorder, history = open_recorder(request.param, tmp_path)
+    yield recorder
+    history.close()
+
+
+def stored(stream: uuid.UUID, version: int) -> StoredEvent:
+    return StoredEvent(stream, version, "domain.facts:ContactLogged", b'{"data": {}}')
+
+
+def test_one_write_records_events_ids_positions_and_keys_together(recorder: HistoryRecorder) -> None:
+    stream, erased = uuid.uuid4(), uuid.uuid4()
+    recorder.write([stored(stream, 1)], HistoryWrite(
+        positions=[Tracking("kafka:t/0", 5)], event_ids=["e-1"], caught_up={"kafka:t/0": True},
+        new_keys={stream: b"k" * 32, erased: b"x" * 32}))
+    recorder.write([], HistoryWrite(positions=[Tracking("kafka:t/0", 6)], erased=[erased]))
+
+    assert recorder.positions(["kafka:t/0", "kafka:t/1"]) == {"kafka:t/0": 6}
+    assert recorder.known_event_ids(["e-1", "e-2"]) == {"e-1"}
+    assert recorder.customer_keys([stream, erased]) == {stream: b"k" * 32, erased: None}
+    assert recorder.stream_versions([stream]) == {stream: 1}
+    assert [e.originator_version for e in recorder.select_streams([stream])] == [1]
+    assert recorder.sources_caught_up() == {"kafka:t/0": True}
+    (advanced,) = recorder.source_progress().values()
+    assert abs(advanced - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_a_write_that_conflicts_changes_nothing(recorder: HistoryRecorder) -> None:
+    recorder.write([], HistoryWrite(positions=[Tracking("kafka:t/0", 5)], event_ids=["e-1"]))
+    with pytest.raises(IntegrityError):  # a position not past the stored one
+        recorder.write([stored(uuid.uuid4(), 1)],
+                       HistoryWrite(positions=[Tracking("kafka:t/0", 5)], event_ids=["e-2"]))
+    assert recorder.known_event_ids(["e-2"]) == set()
+    with pytest.raises(IntegrityError):  # an event id stored before
+        recorder.write([], HistoryWrite(positions=[Tracking("kafka:t/0", 6)], event_ids=["e-1"]))
+    assert recorder.positions(["kafka:t/0"]) == {"kafka:t/0": 5}
+
+
+def test_dead_letters_are_kept_once_leased_to_one_relay_and_marked(
+        recorder: HistoryRecorder) -> None:
+    now = datetime.now(UTC)
+    letter = DeadLetter("kafka:t/0", 3, Message(b"k", b"\x00value", (("h\x00", b"\xff"),)),
+                        "bad", now)
+    recorder.write([], HistoryWrite(positions=[Tracking("kafka:t/0", 3)], dead_letters=[letter]))
+    recorder.write([], HistoryWrite(dead_letters=[letter]))  # again: ignored
+    assert recorder.dead_letter_counts() == (1, 1)
+
+    (leased,) = recorder.lease_dead_letters(10, 60)
+    assert (leased.source, leased.position, leased.message, leased.reason) == (
+        "kafka:t/0", 3, letter.message, "bad")
+    assert recorder.lease_dead_letters(10, 60) == []  # another relay finds it leased
+    recorder.mark_dead_letters_published([("kafka:t/0", 3)], now)
+    assert recorder.dead_letter_counts() == (1, 0)
+
+
+def test_merge_pointers_of_whole_groups_are_read_from_any_member(
+        recorder: HistoryRecorder) -> None:
+    recorder.write([], HistoryWrite(merges={"C-2": "C-1", "C-3": "C-2", "C-9": "C-8"}))
+    assert recorder.merge_links(["C-3"]) == {"C-2": "C-1", "C-3": "C-2"}
+    recorder.write([], HistoryWrite(merges={"C-3": None}))
+    assert recorder.merge_links(["C-1"]) == {"C-2": "C-1"}
+    assert recorder.merge_links(["C-7"]) == {}
