@@ -20,6 +20,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.personal_data import Path, copy_along, has_field, pop_field, put_field
@@ -60,11 +61,20 @@ def seal(data: Mapping[str, Any], paths: tuple[Path, ...], key: CustomerKey | No
     box = None
     if key is not None:
         nonce = os.urandom(12)
-        plain = json.dumps(values, separators=(",", ":")).encode()
+        plain = _json(values)
         box = base64.b64encode(nonce + key.cipher.encrypt(nonce, plain, event_id.encode()))
     sealed[SEALED] = {"fields": [".".join(p) for p in found],
                       "box": box.decode() if box else None}
     return sealed
+
+
+def _json(values: list[Any]) -> bytes:
+    """``values`` as compact JSON: orjson, a fifth of the cost of ``json.dumps`` (ingestion
+    profile), or the standard library for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(values)
+    except TypeError:
+        return json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def unseal(data: dict[str, Any], key: CustomerKey | None, event_id: str) -> None:

@@ -32,6 +32,14 @@ def test_sealed_fields_leave_the_data_and_come_back_with_the_key() -> None:
     assert sealed == OPENED
 
 
+def test_any_json_value_comes_back_exactly_non_ascii_and_integers_beyond_64_bits_too() -> None:
+    key = new_key()
+    data = {"name": "Zoë Ångström\u2028", "address": {"street": "Straße 1", "code": 10**30}}
+    sealed = seal(data, (("name",), ("address",)), key, "e-2")
+    unseal(sealed, key, "e-2")
+    assert sealed == data and type(sealed["address"]["code"]) is int
+
+
 def test_nested_changes_are_sealed_and_a_cleared_field_stays_cleared() -> None:
     key = new_key()
     sealed = seal(UPDATED, personal_fields("crm.account.updated"), key, "e-2")
