@@ -19,6 +19,7 @@ COPY projections ./projections
 COPY api ./api
 COPY service ./service
 COPY outbox ./outbox
+COPY messaging ./messaging
 COPY config ./config
 RUN pip install --no-cache-dir --no-deps . \
     && useradd --system --uid 10001 crm

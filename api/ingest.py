@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import email.message
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+from confluent_kafka import KafkaError, KafkaException
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
-from kafka import KafkaProducer
 
 from api.access import Ingest
+from messaging.sending import Sender
 from schemas.envelope import CloudEvent
 from schemas.validation import InvalidEvent, decode_json, parse_event
 
@@ -62,21 +63,29 @@ def document_cloud_event(api: FastAPI) -> None:
 class EventPublisher:
     """Publishes validated events to the topic of their family; waits for acks=all."""
 
-    def __init__(self, bootstrap_servers: str, topic_of: Callable[[str], str],
+    def __init__(self, client: Mapping[str, Any], topic_of: Callable[[str], str],
                  max_future: timedelta) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        """``client``: the librdkafka settings every client of this service shares."""
+        self.client = client
         self.topic_of = topic_of
         self.max_future = max_future
-        self._producer: KafkaProducer | None = None
+        self._sender: Sender | None = None
 
     def publish(self, events: list[dict[str, Any]]) -> None:
-        if self._producer is None:
-            self._producer = KafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
-                                           client_id="crm-timeline-http-ingest")
-        sent = [self._producer.send(self.topic_of(e["type"]), key=e["subject"].encode(),
-                                    value=json.dumps(e).encode()) for e in events]
-        for delivery in sent:
-            delivery.get(timeout=30)
+        """Publish ``events``, keyed by customer; raise ``KafkaException`` unless the brokers
+        took every one."""
+        if self._sender is None:  # connected on first use: an API that only reads never does
+            self._sender = Sender(self.client, **{"client.id": "crm-timeline-http-ingest"})
+        refused: list[KafkaError] = []  # this request's: requests share the producer
+        for event in events:
+            self._sender.send(self.topic_of(event["type"]), json.dumps(event).encode(),
+                              key=event["subject"].encode(), on_refused=refused.append)
+        unacknowledged = self._sender.producer.flush(30)
+        if refused:
+            raise KafkaException(refused[0])
+        if unacknowledged:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT,
+                                            "the brokers did not acknowledge within 30 s"))
 
 
 async def _raw_body(request: Request) -> bytes:

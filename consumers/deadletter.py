@@ -12,23 +12,24 @@ partition go to one dead-letter partition, in the order they were rejected.
 
 The original value and headers are kept exactly, so a fixed message can be
 re-driven as it was; the original key travels in ``dlq.key``; ``dlq.*`` headers
-say where it came from and why it was rejected. A plain aiokafka producer is
-used because FastStream's publisher re-encodes headers as text and adds its own.
+say where it came from and why it was rejected. A plain confluent-kafka producer
+is used because FastStream's publisher re-encodes headers as text and adds its own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
-import anyio
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
+from confluent_kafka import KafkaError, KafkaException
 
 from consumers.intake import parse_kafka_source
 from history.customer_history import CustomerHistory
 from history.recorder import DeadLetter
+from messaging.sending import Sender
 from storage.errors import RetryPacer
 
 log = logging.getLogger(__name__)
@@ -72,93 +73,68 @@ class DeadLetterRelay:
     published: at least once, and always under the same key. Every consumer process runs
     one; each leases the letters it publishes, so two do not publish the same letter."""
 
-    def __init__(self, history: CustomerHistory, bootstrap_servers: str, topic: str, *,
+    def __init__(self, history: CustomerHistory, client: Mapping[str, Any], topic: str, *,
                  batch_size: int = 500, idle_seconds: float = 1.0) -> None:
+        """``client``: the librdkafka settings every client of this service shares."""
         self.history = history
-        self.bootstrap_servers = bootstrap_servers
+        self.client = client
         self.topic = topic
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
-        self._producer: AIOKafkaProducer | None = None
-        self._partitions: list[int] = []
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
-        self._wake = asyncio.Event()
+        self._wake = threading.Event()
 
-    async def start(self) -> None:
-        """Connect and start relaying; aiokafka needs the running loop, so not in ``__init__``."""
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers, acks="all", enable_idempotence=True,
-            max_request_size=MAX_LETTER_BYTES, client_id="crm-timeline-deadletters")
-        await self._producer.start()
-        self._partitions = sorted(await self._producer.partitions_for(self.topic))
-        self._stop.clear()
-        self._task = asyncio.create_task(self._run(), name="dead-letter relay")
-
-    async def stop(self) -> None:
-        """Publish what is recorded by now (if the broker takes it), then disconnect."""
-        self._stop.set()
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+    def sender(self) -> Sender:
+        return Sender(self.client, **{"client.id": "crm-timeline-deadletters", "linger.ms": 5,
+                                      # a letter and its headers, in a request of their own
+                                      "message.max.bytes": MAX_LETTER_BYTES + 64 * 1024})
 
     def wake(self) -> None:
         """New letters were recorded: relay them now rather than at the next poll."""
         self._wake.set()
 
-    async def _run(self) -> None:
+    def run(self, stop: threading.Event) -> None:
+        """Relay until ``stop`` is set (``wake`` makes it see that at once), then once more
+        for what is recorded by then, if the broker takes it."""
+        sender = self.sender()
         pacer = RetryPacer("publishing dead letters", log)
         while True:
             try:
-                while await self.relay_once():
+                while self.relay_once(sender):
                     pass
                 pacer.succeeded()
                 pause = self.idle_seconds
             except Exception as error:  # the broker or the database is away: try again later
                 pause = pacer.failed(error)
-            if self._stop.is_set():
+            if stop.is_set():
                 return
+            self._wake.wait(pause)
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), pause)
-            except TimeoutError:
-                pass
 
-    async def relay_once(self) -> int:
+    def relay_once(self, sender: Sender) -> int:
         """Publish one batch of recorded letters; return how many were published."""
-        if self._producer is None:
-            raise RuntimeError("DeadLetterRelay.start() was not awaited")
-        letters = await anyio.to_thread.run_sync(self.history.recorder.lease_dead_letters,
-                                                 self.batch_size, LEASE_SECONDS)
+        letters = self.history.recorder.lease_dead_letters(self.batch_size, LEASE_SECONDS)
         if not letters:
             return 0
-        sent = await asyncio.gather(*[self._send(letter) for letter in letters],
-                                    return_exceptions=True)
-        too_large = [letter for letter, outcome in zip(letters, sent, strict=True)
-                     if isinstance(outcome, MessageSizeTooLargeError | RecordTooLargeError)]
-        for outcome in sent:
-            if isinstance(outcome, BaseException) and not isinstance(
-                    outcome, MessageSizeTooLargeError | RecordTooLargeError):
-                raise outcome
-        await asyncio.gather(*[self._send(letter, without_value=True) for letter in too_large])
-        await anyio.to_thread.run_sync(self.history.recorder.mark_dead_letters_published,
-                                       [(x.source, x.position) for x in letters],
-                                       datetime.now(UTC))
+        partitions = sender.partitions(self.topic)
+        too_large: list[DeadLetter] = []
+        for letter in letters:
+            self._send(sender, letter, partitions, too_large)
+        sender.flush()
+        for letter in too_large:
+            self._send(sender, letter, partitions, None)
+        sender.flush()
+        self.history.recorder.mark_dead_letters_published(
+            [(x.source, x.position) for x in letters], datetime.now(UTC))
         log.info("published %d dead letters to %s", len(letters), self.topic)
         return len(letters)
 
-    async def _send(self, letter: DeadLetter, *, without_value: bool = False) -> object:
-        """Publish one letter and wait for the broker's acknowledgement. ``without_value``:
-        for a letter too large even for the dead-letter topic, which goes without its value
-        and original headers (the whole message stays in the event store's dead-letter
-        table)."""
-        assert self._producer is not None
+    def _send(self, sender: Sender, letter: DeadLetter, partitions: list[int],
+              too_large: list[DeadLetter] | None) -> None:
+        """Send one letter, to the partition of its source partition. A letter refused for
+        its size goes into ``too_large``; with ``too_large`` None, it is sent without its
+        value and original headers (the whole message stays in the event store)."""
         key, headers, value = letter_key(letter), dead_letter_headers(letter), letter.message.value
-        if without_value:
+        if too_large is None:
             size = len(value or b"") + sum(len(v or b"") for _, v in letter.message.headers)
             log.warning("dead letter %s is too large for %s (%d bytes): published without its "
                         "value and headers, which stay in the event store", key.decode(),
@@ -166,8 +142,21 @@ class DeadLetterRelay:
             headers = [*headers[len(letter.message.headers):],
                        (OMITTED_HEADER, f"{size} bytes".encode())]
             value = None
+
+        def refused(error: KafkaError) -> None:
+            if too_large is not None and _too_large(error):
+                too_large.append(letter)
+            else:
+                sender.refused.append(error)
+
         _, source_partition = parse_kafka_source(letter.source)
-        partition = self._partitions[source_partition % len(self._partitions)]
-        delivery = await self._producer.send(self.topic, value=value, key=key, headers=headers,
-                                             partition=partition)
-        return await delivery
+        try:
+            sender.send(self.topic, value, key=key, headers=headers,
+                        partition=partitions[source_partition % len(partitions)],
+                        on_refused=refused)
+        except KafkaException as error:  # refused before it was queued: its size
+            refused(error.args[0])
+
+
+def _too_large(error: KafkaError) -> bool:
+    return error.code() == KafkaError.MSG_SIZE_TOO_LARGE  # librdkafka's and the broker's

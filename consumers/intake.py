@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 class KafkaRecord(Protocol):
-    """The parts of a consumed record ingestion reads (aiokafka's ConsumerRecord has them)."""
+    """The parts of a consumed record ingestion reads (consumers.ingestion.Record)."""
 
     topic: str
     partition: int

@@ -328,36 +328,35 @@ def publish(
     previous send, so a slow moment is caught up instead of lowering the rate.
     ``on_sent(event, wall_time)`` is called just after each send.
     """
-    from kafka import KafkaProducer
     from tqdm import tqdm
 
+    from messaging.sending import Sender
+
     linger = linger_ms if linger_ms is not None else (5 if rate else 20)
-    producer = KafkaProducer(bootstrap_servers=bootstrap_servers, linger_ms=linger, acks="all",
-                             batch_size=256 * 1024)
+    sender = Sender({"bootstrap.servers": bootstrap_servers},
+                    **{"client.id": "crm-timeline-loadgen", "linger.ms": linger})
     if isinstance(events, Sequence):  # fetch metadata now, not during the first sends
         for topic in {event.topic for event in events}:
-            producer.partitions_for(topic)
+            sender.partitions(topic)
     started = time.perf_counter()
-    try:
-        if total is None and isinstance(events, Sized):
-            total = len(events)
-        bar = tqdm(total=total, desc="publishing", unit="event", disable=not progress)
-        n = -1
-        for n, event in enumerate(events):
-            if rate:
-                wait = started + n / rate - time.perf_counter()
-                if wait > 0.001:
-                    time.sleep(wait)
-            producer.send(event.topic, key=event.key.encode(), value=event.value)
-            if on_sent is not None:
-                on_sent(event, time.time())
-            if n % 1000 == 0:
-                bar.update(n - bar.n)
-        producer.flush()
-        bar.update(n + 1 - bar.n)
-        bar.close()
-    finally:
-        producer.close()
+    if total is None and isinstance(events, Sized):
+        total = len(events)
+    bar = tqdm(total=total, desc="publishing", unit="event", disable=not progress)
+    n = -1
+    for n, event in enumerate(events):
+        if rate:
+            wait = started + n / rate - time.perf_counter()
+            if wait > 0.001:
+                time.sleep(wait)
+        sender.send(event.topic, event.value, key=event.key.encode())
+        if on_sent is not None:
+            on_sent(event, time.time())
+        if n % 1000 == 0:
+            sender.poll()
+            bar.update(n - bar.n)
+    sender.flush(120)
+    bar.update(n + 1 - bar.n)
+    bar.close()
     return Published(n + 1, time.perf_counter() - started)
 
 

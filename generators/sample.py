@@ -193,15 +193,14 @@ def sample_events(
 
 
 def publish(events: list[SampleEvent], bootstrap_servers: str, *, progress: bool = True) -> int:
-    """Publish with kafka-python (idempotent producer, acks=all); return the count."""
-    from kafka import KafkaProducer
+    """Publish (idempotent producer, acks=all); return the count."""
     from tqdm import tqdm
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap_servers, linger_ms=20, acks="all")
-    try:
-        for event in tqdm(events, desc="publishing sample", unit="event", disable=not progress):
-            producer.send(event.topic, key=event.key.encode(), value=event.value)
-        producer.flush()
-    finally:
-        producer.close()
+    from messaging.sending import Sender
+
+    sender = Sender({"bootstrap.servers": bootstrap_servers},
+                    **{"client.id": "crm-timeline-sample", "linger.ms": 20})
+    for event in tqdm(events, desc="publishing sample", unit="event", disable=not progress):
+        sender.send(event.topic, event.value, key=event.key.encode())
+    sender.flush(120)
     return len(events)

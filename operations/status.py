@@ -3,7 +3,7 @@
 One gathering serves three readers: ``crm-timeline status`` (an operator's
 screen), ``GET /readyz`` (is this instance fit to serve) and ``GET /metrics``
 (Prometheus gauges, next to the counters each process keeps where it counts:
-``consumers.app`` events by type, ``projections.runner`` facts applied,
+``consumers.ingestion`` events by type, ``projections.runner`` facts applied,
 ``api.operations`` API latency). Everything is read from Kafka's offsets and the database
 at the moment of asking, so it is the same whichever process asks, and a part
 that cannot be reached is reported as a problem instead of failing the rest.

@@ -12,13 +12,14 @@ from datetime import timedelta
 
 import psycopg
 from fastapi import FastAPI
-from faststream import FastStream
 from psycopg import sql
 
 from access.keys import KeyRing
 from api.app import create_api
 from api.ingest import EventPublisher
-from consumers.app import Clock, build_ingestion, utc_now
+from consumers.contract import ingestion_asyncapi
+from consumers.deadletter import DeadLetterRelay
+from consumers.ingestion import Clock, Ingestion, utc_now
 from history.customer_history import CustomerHistory
 from operations.status import KafkaOffsets, ServiceStatus
 from outbox.relay import AlertRelay
@@ -119,21 +120,22 @@ def build_projection_loop(settings: Settings, history: CustomerHistory, views: V
 
 
 def build_alert_relay(settings: Settings, views: ViewDatabase) -> AlertRelay:
-    return AlertRelay(views, settings.kafka_bootstrap, settings.topic_alerts)
+    return AlertRelay(views, settings.kafka_client(), settings.topic_alerts)
 
 
-def build_ingestion_app(
+def build_ingestion(
     settings: Settings, history: CustomerHistory, *, clock: Clock = utc_now
-) -> FastStream:
-    return build_ingestion(
-        history=history,
-        bootstrap_servers=settings.kafka_bootstrap,
+) -> Ingestion:
+    """The ingestion consumer, with the relay that publishes its dead letters."""
+    return Ingestion(
+        history,
+        client=settings.kafka_client(),
         topics=settings.ingestion_topics,
-        deadletter_topic=settings.topic_deadletter,
         group_id=settings.consumer_group,
         batch_size=settings.consumer_batch_size,
         session_timeout_ms=settings.consumer_session_timeout_ms,
         max_future=timedelta(seconds=settings.max_future_seconds),
+        relay=DeadLetterRelay(history, settings.kafka_client(), settings.topic_deadletter),
         accounts_topic=settings.topic_accounts,
         clock=clock,
     )
@@ -148,9 +150,10 @@ def build_status(settings: Settings, history: CustomerHistory, views: ViewDataba
 
 
 def build_api(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> FastAPI:
-    publisher = EventPublisher(settings.kafka_bootstrap, settings.topic_for,
+    publisher = EventPublisher(settings.kafka_client(), settings.topic_for,
                                timedelta(seconds=settings.max_future_seconds))
-    asyncapi = build_ingestion_app(settings, history).schema.to_specification().to_json()
+    asyncapi = ingestion_asyncapi(settings.kafka_bootstrap, settings.ingestion_topics,
+                                  settings.topic_deadletter)
     return create_api(history, views, build_catalog(settings, history, views), publisher,
                       asyncapi, build_status(settings, history, views),
                       page_size=settings.api_page_size,

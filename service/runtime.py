@@ -5,7 +5,6 @@ Each runs until SIGINT or SIGTERM, then finishes its current batch and exits.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 import threading
@@ -43,19 +42,22 @@ def run_consumer(settings: Settings) -> None:
     ensure_topics(settings)
     _serve_metrics(settings)
     history = bootstrap.build_history(settings)
-    app = bootstrap.build_ingestion_app(settings, history)
+    ingestion = bootstrap.build_ingestion(settings, history)
+    stop = threading.Event()
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        async with app:
-            log.info("ingesting %s from %s", ", ".join(settings.ingestion_topics), settings.kafka_bootstrap)
-            await stop.wait()
+    def stopping() -> None:
+        stop.set()
+        ingestion.relay.wake()
 
-    asyncio.run(main())  # on a signal FastStream lets the batch in hand finish (and store)
-    history.close()
+    _stop_on_signals(stopping)
+    relay = threading.Thread(target=ingestion.relay.run, args=(stop,), name="dead-letter relay")
+    relay.start()
+    try:
+        ingestion.run(stop)  # on a signal, the batch in hand is stored first
+    finally:
+        stopping()
+        relay.join()
+        history.close()
     log.info("ingestion stopped")
 
 

@@ -230,6 +230,10 @@ class Settings(BaseSettings):
             "complaint": self.topic_complaints,
         }[family]
 
+    def kafka_client(self) -> dict[str, str]:
+        """The librdkafka settings every confluent-kafka client of the service starts from."""
+        return {"bootstrap.servers": self.kafka_bootstrap}
+
     @property
     def ingestion_topics(self) -> tuple[str, ...]:
         return (self.topic_contacts, self.topic_orders, self.topic_complaints, self.topic_accounts)

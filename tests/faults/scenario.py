@@ -419,8 +419,8 @@ class Checker:
         with self.service.views.read() as db:
             db.execute(f"SELECT alert_id FROM {self.service.views.table('alerts')}")
             raised = {r["alert_id"] for r in db.fetchall()}
-        on_topic = [r.key.decode() for r in read_to_end(self.settings.kafka_bootstrap,
-                                                         self.settings.topic_alerts)]
+        on_topic = [dict(r.headers)["alert_id"].decode()
+                    for r in read_to_end(self.settings.kafka_bootstrap, self.settings.topic_alerts)]
         missing = raised - set(on_topic)
         return ("alerts: every alert on the alerts topic",
                 f"{len(raised):,} raised, {len(set(on_topic)):,} on the topic "

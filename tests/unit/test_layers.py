@@ -20,13 +20,14 @@ from service.settings import REPO_ROOT
 pytestmark = pytest.mark.unit
 
 FIRST_PARTY = {"domain", "schemas", "history", "storage", "consumers", "projections", "api",
-               "outbox", "operations", "generators", "access", "service"}
+               "outbox", "operations", "generators", "access", "messaging", "service"}
 #: First-party packages each one must not import.
 FORBIDDEN = {
     "domain": FIRST_PARTY - {"domain"},
     "schemas": FIRST_PARTY - {"schemas"},
     "history": FIRST_PARTY - {"history", "domain"},
     "storage": FIRST_PARTY - {"storage", "history", "domain"},
+    "messaging": FIRST_PARTY - {"messaging"},
     "consumers": {"projections", "api", "outbox", "operations", "generators", "access", "service"},
     "projections": {"consumers", "api", "outbox", "operations", "generators", "access", "service"},
     "outbox": {"consumers", "api", "operations", "generators", "access", "service"},

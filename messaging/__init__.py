@@ -1,0 +1,1 @@
+"""Kafka clients as every part of the service uses them (librdkafka through confluent-kafka)."""
