@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from faststream import FastStream
-from faststream.kafka import KafkaBroker
+from faststream.confluent import KafkaBroker
 from faststream.specification import AsyncAPI
 
 

@@ -40,5 +40,4 @@ def configure_logging(log_format: Literal["auto", "json", "text"], *, verbose: b
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler],
                         force=True)
-    for chatty in ("kafka", "aiokafka"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python's admin chatter
