@@ -65,8 +65,11 @@ class ServiceUnderTest:
         self._producer: KafkaProducer | None = None
 
     # processes -----------------------------------------------------------
-    def start(self, command: str) -> subprocess.Popen[bytes]:
-        log = open(self.logs / f"{command}.log", "ab")  # noqa: SIM115 - closed with the process
+    def start(self, command: str, *, name: str | None = None) -> subprocess.Popen[bytes]:
+        """Run ``crm-timeline command``; ``name`` tells two of one command apart (default:
+        the command), for ``kill`` and the log file."""
+        name = name or command
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(
             [sys.executable, "-m", "service.cli", command],
             env={**os.environ, **self.env},
@@ -74,11 +77,11 @@ class ServiceUnderTest:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        self.processes[command] = process
+        self.processes[name] = process
         return process
 
-    def kill(self, command: str) -> None:
-        process = self.processes.pop(command)
+    def kill(self, name: str) -> None:
+        process = self.processes.pop(name)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
 

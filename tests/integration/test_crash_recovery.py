@@ -89,3 +89,42 @@ def test_consumer_and_projector_killed_mid_stream_resume_exactly_once(
     wait_until(lambda: service.timeline_positions() == last_position, timeout=120,
                what="the timeline to catch up")
     assert _timeline_rows(service) == (EVENTS, EVENTS)
+
+
+def test_two_consumers_in_one_group_one_killed_mid_stream_store_each_event_once(
+    pg_service: ServiceUnderTest,
+) -> None:
+    """Both consumers share the partitions; the killed one's move to the other at the session
+    timeout, which resumes them from the positions stored with the events."""
+    service = pg_service
+    service.env["CRM_CONSUMER_BATCH_SIZE"] = "100"
+    s = service.settings
+    expected = {f"e-{n}" for n in range(EVENTS)}
+
+    def publish(numbers: range) -> None:
+        for n in numbers:
+            customer = f"C-{n % 250}"
+            if n % 2:
+                service.publish(s.topic_orders, order(customer, hours_ago(n / 100), f"O-{n}",
+                                                      event_id=f"e-{n}"), key=customer)
+            else:
+                service.publish(s.topic_contacts, contact(customer, hours_ago(n / 100),
+                                                          event_id=f"e-{n}"), key=customer)
+        service.flush()
+
+    publish(range(0, 2000))
+    service.start("consume", name="consumer-a")
+    service.start("consume", name="consumer-b")
+    wait_until(lambda: _stored(service) >= 500, what="the consumers to store a first share")
+    service.kill("consumer-a")
+    assert _stored(service) < EVENTS
+    publish(range(2000, EVENTS))
+    wait_until(lambda: _stored(service) >= EVENTS and len(service.stored_event_ids()) >= EVENTS,
+               timeout=120, what="every event stored")
+
+    stored = service.stored_event_ids()
+    assert len(stored) == EVENTS
+    assert set(stored) == expected
+    # Both had partitions; the survivor took the killed one's over, from stored positions.
+    assert "starts from the beginning" in (service.logs / "consumer-a.log").read_text()
+    assert "resumes after stored offset" in (service.logs / "consumer-b.log").read_text()
