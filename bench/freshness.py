@@ -161,7 +161,7 @@ def main() -> int:
         warm = loadgen.message(maker.envelope(f"M-{run.id}-warm", "crm.contact.logged",
                                               datetime.now(UTC), maker.contact(),
                                               event_id=f"warm-{run.id}"), settings.topic_for)
-        loadgen.publish([warm], settings.kafka_bootstrap)
+        loadgen.publish([warm], settings.kafka_client())
         with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}) as api:
             def visible() -> bool:
                 try:
@@ -186,7 +186,7 @@ def main() -> int:
             if event.event_id in markers:
                 marker_queue.put((event.key, event.event_id, at))
 
-        published = loadgen.publish(events, settings.kafka_bootstrap, rate=args.rate,
+        published = loadgen.publish(events, settings.kafka_client(), rate=args.rate,
                                     on_sent=sent)
         marker_queue.put(None)
         outcome = results.get(timeout=300)

@@ -121,7 +121,7 @@ def main() -> int:
                                     duplicates=args.duplicates, seed=args.seed,
                                     topic_of=settings.topic_for)
         distinct = len({m.event_id for m in messages})
-        published = loadgen.publish(messages, settings.kafka_bootstrap, progress=not args.smoke)
+        published = loadgen.publish(messages, settings.kafka_client(), progress=not args.smoke)
         print(f"published {published.count:,} messages ({distinct:,} distinct events) in "
               f"{published.seconds:.1f} s ({published.rate:,.0f} events/s)", flush=True)
         ends = partition_ends(settings)

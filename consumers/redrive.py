@@ -12,7 +12,7 @@ again, and one that is still wrong is dead-lettered again with a fresh reason.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaTimeoutError
 
 from consumers.deadletter import KEY_HEADER
+from messaging.clients import kafka_python_options
 
 REDRIVEN_FROM = "dlq.redriven_from"
 
@@ -72,13 +73,13 @@ def parse_name(name: str) -> tuple[int, int]:
     return int(partition), int(offset)
 
 
-def read_to_end(bootstrap_servers: str, topic: str, *, stall_seconds: float = 30) -> list[Any]:
+def read_to_end(client: Mapping[str, Any], topic: str, *, stall_seconds: float = 30) -> list[Any]:
     """Every record of ``topic`` from the beginning to its end now (never waiting for more).
 
     Raises KafkaTimeoutError when nothing arrives for ``stall_seconds`` before the end: a
     broker gone mid-read must not leave an operator's command hanging.
     """
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
+    consumer = KafkaConsumer(**kafka_python_options(client), group_id=None,
                              enable_auto_commit=False, client_id="crm-timeline-reader")
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
@@ -103,7 +104,7 @@ def read_to_end(bootstrap_servers: str, topic: str, *, stall_seconds: float = 30
         consumer.close()
 
 
-def read_dead_letters(bootstrap_servers: str, topic: str, *, reason: str | None = None,
+def read_dead_letters(client: Mapping[str, Any], topic: str, *, reason: str | None = None,
                       names: Sequence[str] = (), latest_only: bool = False) -> list[DeadLetter]:
     """The letters on ``topic``, oldest first; only those whose reason contains ``reason``,
     or those ``names`` names, if given.
@@ -112,7 +113,7 @@ def read_dead_letters(bootstrap_servers: str, topic: str, *, reason: str | None 
     copy stands for them, and re-driving both would double the message at each re-drive.
     """
     wanted = {parse_name(n) for n in names}
-    letters = list(first_copies(DeadLetter.of(r) for r in read_to_end(bootstrap_servers, topic)))
+    letters = list(first_copies(DeadLetter.of(r) for r in read_to_end(client, topic)))
     superseded = {letter.redriven_from for letter in letters} if latest_only else set()
     return sorted((letter for letter in letters
                    if (reason is None or reason.lower() in letter.reason.lower())
@@ -130,9 +131,9 @@ def first_copies(letters: Iterable[DeadLetter]) -> Iterator[DeadLetter]:
             yield letter
 
 
-def redrive(bootstrap_servers: str, topic: str, letters: Sequence[DeadLetter]) -> int:
+def redrive(client: Mapping[str, Any], topic: str, letters: Sequence[DeadLetter]) -> int:
     """Publish each letter as it came to its source topic; return how many Kafka acknowledged."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
+    producer = KafkaProducer(**kafka_python_options(client), acks="all",
                              client_id="crm-timeline-redrive")
     try:
         sent = [producer.send(letter.source_topic, key=letter.key, value=letter.value,

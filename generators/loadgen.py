@@ -23,7 +23,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -314,7 +314,7 @@ class Published:
 
 def publish(
     events: Iterable[LoadEvent],
-    bootstrap_servers: str,
+    client: Mapping[str, Any],
     *,
     total: int | None = None,
     rate: float = 0,
@@ -326,15 +326,15 @@ def publish(
 
     Sends are scheduled on a timer (event n at start + n / rate), not paced by the
     previous send, so a slow moment is caught up instead of lowering the rate.
-    ``on_sent(event, wall_time)`` is called just after each send.
+    ``on_sent(event, wall_time)`` is called just after each send. ``client``: how to
+    connect (librdkafka's names, ``Settings.kafka_client()``).
     """
     from tqdm import tqdm
 
     from messaging.sending import Sender
 
     linger = linger_ms if linger_ms is not None else (5 if rate else 20)
-    sender = Sender({"bootstrap.servers": bootstrap_servers},
-                    **{"client.id": "crm-timeline-loadgen", "linger.ms": linger})
+    sender = Sender(client, **{"client.id": "crm-timeline-loadgen", "linger.ms": linger})
     if isinstance(events, Sequence):  # fetch metadata now, not during the first sends
         for topic in {event.topic for event in events}:
             sender.partitions(topic)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -192,14 +192,13 @@ def sample_events(
     return ordered
 
 
-def publish(events: list[SampleEvent], bootstrap_servers: str, *, progress: bool = True) -> int:
+def publish(events: list[SampleEvent], client: Mapping[str, Any], *, progress: bool = True) -> int:
     """Publish (idempotent producer, acks=all); return the count."""
     from tqdm import tqdm
 
     from messaging.sending import Sender
 
-    sender = Sender({"bootstrap.servers": bootstrap_servers},
-                    **{"client.id": "crm-timeline-sample", "linger.ms": 20})
+    sender = Sender(client, **{"client.id": "crm-timeline-sample", "linger.ms": 20})
     for event in tqdm(events, desc="publishing sample", unit="event", disable=not progress):
         sender.send(event.topic, event.value, key=event.key.encode())
     sender.flush(120)

@@ -12,7 +12,7 @@ that cannot be reached is reported as a problem instead of failing the rest.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 
 from consumers.intake import kafka_source
 from history.customer_history import CustomerHistory
+from messaging.clients import kafka_python_options
 from projections.catalog import ReadModelCatalog
 
 
@@ -80,8 +81,9 @@ class KafkaOffsets:
     """First and end offsets of topics from one kafka-python consumer, kept between calls
     (made again after a failure, so a broker that comes back is seen again)."""
 
-    def __init__(self, bootstrap_servers: str, timeout_ms: int = 5000) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, client: Mapping[str, Any], timeout_ms: int = 5000) -> None:
+        """``client``: how every Kafka client of the service connects (librdkafka's names)."""
+        self.client = client
         self.timeout_ms = timeout_ms
         self._consumer: KafkaConsumer | None = None
         self._lock = threading.Lock()  # the consumer is not thread-safe; the API is threaded
@@ -91,7 +93,7 @@ class KafkaOffsets:
             try:
                 if self._consumer is None:
                     self._consumer = KafkaConsumer(
-                        bootstrap_servers=self.bootstrap_servers, group_id=None,
+                        **kafka_python_options(self.client), group_id=None,
                         enable_auto_commit=False, client_id="crm-timeline-status",
                         request_timeout_ms=self.timeout_ms, bootstrap_timeout_ms=self.timeout_ms,
                     )
@@ -135,7 +137,8 @@ class ServiceStatus:
         try:
             self._read_kafka(status)
         except Exception as error:
-            status.unreachable["kafka"] = f"Kafka at {self.kafka.bootstrap_servers}: {_said(error)}"
+            brokers = self.kafka.client["bootstrap.servers"]
+            status.unreachable["kafka"] = f"Kafka at {brokers}: {_said(error)}"
         try:
             self._read_database(status)
         except Exception as error:

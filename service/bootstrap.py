@@ -143,7 +143,7 @@ def build_ingestion(
 
 def build_status(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> ServiceStatus:
     return ServiceStatus(history, build_catalog(settings, history, views),
-                         KafkaOffsets(settings.kafka_bootstrap),
+                         KafkaOffsets(settings.kafka_client()),
                          ingestion_topics=settings.ingestion_topics,
                          ready_max_lag_seconds=settings.ready_max_lag_seconds,
                          ready_max_stall_seconds=settings.ready_max_stall_seconds)

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.customer360 import FatiguePolicy, Policies
@@ -69,6 +69,19 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field(
         "127.0.0.1:19092", min_length=1, description="Kafka bootstrap servers, comma separated."
     )
+    kafka_security_protocol: Literal["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"] = Field(
+        "plaintext", description="How every Kafka client connects (librdkafka's security.protocol)."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL mechanism, with a sasl_* protocol."
+    )
+    kafka_sasl_username: str = Field("", description="SASL user name, with a sasl_* protocol.")
+    kafka_sasl_password: str = Field("", description="SASL password, with a sasl_* protocol.")
+    kafka_ssl_ca_file: str = Field(
+        "", description="CA certificates (PEM) to trust the brokers by; empty: the system's."
+    )
+    kafka_ssl_cert_file: str = Field("", description="Client certificate (PEM), for mutual TLS.")
+    kafka_ssl_key_file: str = Field("", description="Client private key (PEM), for mutual TLS.")
     topic_contacts: str = Field("crm.contacts", min_length=1, description="Contacts and surveys.")
     topic_orders: str = Field("crm.orders", min_length=1, description="Orders.")
     topic_complaints: str = Field("crm.complaints", min_length=1, description="Complaints.")
@@ -78,6 +91,13 @@ class Settings(BaseSettings):
     )
     topic_partitions: int = Field(
         4, ge=1, description="Partitions of the topics the service creates when missing."
+    )
+    topic_replication_factor: int = Field(
+        1, ge=1, description="Replicas of each topic the service creates (3 on a real cluster)."
+    )
+    deadletter_retention_days: float = Field(
+        28, gt=0, description="How long the dead-letter topic keeps a letter (the event store "
+        "keeps every letter whatever this says)."
     )
     consumer_group: str = Field("crm-timeline", min_length=1, description="Kafka consumer group.")
     consumer_session_timeout_ms: int = Field(
@@ -181,6 +201,26 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected host:port[,host:port...], got {value!r}")
         return value
 
+    @model_validator(mode="after")
+    def _kafka_security(self) -> Settings:
+        sasl = self.kafka_security_protocol.startswith("sasl")
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"CRM_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                             "CRM_KAFKA_SASL_USERNAME and CRM_KAFKA_SASL_PASSWORD")
+        if not sasl and (self.kafka_sasl_username or self.kafka_sasl_password):
+            raise ValueError("CRM_KAFKA_SASL_USERNAME and _PASSWORD are used only with "
+                             "CRM_KAFKA_SECURITY_PROTOCOL=sasl_plaintext or sasl_ssl")
+        ssl_files = (self.kafka_ssl_ca_file, self.kafka_ssl_cert_file, self.kafka_ssl_key_file)
+        if any(ssl_files) and not self.kafka_security_protocol.endswith("ssl"):
+            raise ValueError("CRM_KAFKA_SSL_* files are used only with "
+                             "CRM_KAFKA_SECURITY_PROTOCOL=ssl or sasl_ssl")
+        if bool(self.kafka_ssl_cert_file) != bool(self.kafka_ssl_key_file):
+            raise ValueError("CRM_KAFKA_SSL_CERT_FILE and CRM_KAFKA_SSL_KEY_FILE go together")
+        for path in ssl_files:
+            if path and not Path(path).is_file():
+                raise ValueError(f"no such file: {path}")
+        return self
+
     @field_validator("loyalty_exchange_rates", "loyalty_weights", "loyalty_tiers")
     @classmethod
     def _name_number_pairs(cls, value: str) -> str:
@@ -231,8 +271,21 @@ class Settings(BaseSettings):
         }[family]
 
     def kafka_client(self) -> dict[str, str]:
-        """The librdkafka settings every confluent-kafka client of the service starts from."""
-        return {"bootstrap.servers": self.kafka_bootstrap}
+        """How every Kafka client of the service connects, in librdkafka's names (kafka-python
+        takes them through ``messaging.clients.kafka_python_options``)."""
+        client = {"bootstrap.servers": self.kafka_bootstrap}
+        if self.kafka_security_protocol != "plaintext":
+            client["security.protocol"] = self.kafka_security_protocol
+        if self.kafka_security_protocol.startswith("sasl"):
+            client |= {"sasl.mechanism": self.kafka_sasl_mechanism,
+                       "sasl.username": self.kafka_sasl_username,
+                       "sasl.password": self.kafka_sasl_password}
+        for name, path in (("ssl.ca.location", self.kafka_ssl_ca_file),
+                           ("ssl.certificate.location", self.kafka_ssl_cert_file),
+                           ("ssl.key.location", self.kafka_ssl_key_file)):
+            if path:
+                client[name] = path
+        return client
 
     @property
     def ingestion_topics(self) -> tuple[str, ...]:
@@ -252,6 +305,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as error:
         problems = []
         for issue in error.errors():
+            if not issue["loc"]:  # a rule over several variables: its message names them
+                problems.append(issue["msg"].removeprefix("Value error, "))
+                continue
             name = "CRM_" + "_".join(str(part) for part in issue["loc"]).upper()
             problems.append(f"{name}: {issue['msg']} (got {issue.get('input')!r})")
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems)) from None

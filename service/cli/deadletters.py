@@ -30,7 +30,7 @@ def _deadletter(settings: Settings, args: argparse.Namespace) -> None:
                "or --all")
     try:
         # Chosen by reason or --all, a letter re-driven and rejected again is left to its copy.
-        letters = read_dead_letters(settings.kafka_bootstrap, topic,
+        letters = read_dead_letters(settings.kafka_client(), topic,
                                     reason=getattr(args, "reason", None), names=names,
                                     latest_only=args.action == "redrive" and not names)
     except ValueError as error:
@@ -74,7 +74,7 @@ def _deadletter(settings: Settings, args: argparse.Namespace) -> None:
             print(f"{len(letters)} dead letters would be re-driven (dry run: nothing published)")
             return
         try:
-            count = redrive(settings.kafka_bootstrap, topic, letters)
+            count = redrive(settings.kafka_client(), topic, letters)
         except KafkaError as error:
             raise SystemExit(f"crm-timeline deadletter: re-driving to Kafka at "
                              f"{settings.kafka_bootstrap} failed ({error}); re-driving again "

@@ -18,7 +18,7 @@ def _publish_sample(settings: Settings, args: argparse.Namespace) -> None:
         args.customers, topic_of=settings.topic_for, poison=args.poison, seed=args.seed
     )
     started = time.perf_counter()
-    count = sample.publish(events, settings.kafka_bootstrap)
+    count = sample.publish(events, settings.kafka_client())
     elapsed = time.perf_counter() - started
     print(f"published {count} events for {args.customers} customers "
           f"in {elapsed:.1f} s ({count / elapsed:,.0f} events/s)")
@@ -34,7 +34,7 @@ def _load(settings: Settings, args: argparse.Namespace) -> None:
     stream = loadgen.messages(args.events, customers=args.customers, zipf=args.zipf,
                               duplicates=args.duplicates, seed=seed,
                               topic_of=settings.topic_for)
-    result = loadgen.publish(stream, settings.kafka_bootstrap, total=args.events,
+    result = loadgen.publish(stream, settings.kafka_client(), total=args.events,
                              rate=args.rate, progress=True)
     print(f"published {result.count} events (seed {seed}) for up to {args.customers} customers "
           f"in {result.seconds:.1f} s ({result.rate:,.0f} events/s"

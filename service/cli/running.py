@@ -40,7 +40,7 @@ def _up(settings: Settings, args: argparse.Namespace) -> None:
 
     def publish_sample() -> None:
         events = sample.sample_events(args.customers, topic_of=settings.topic_for)
-        sample.publish(events, settings.kafka_bootstrap)
+        sample.publish(events, settings.kafka_client())
         base = f"http://{settings.api_host}:{settings.api_port}"
         time.sleep(2)
         print(

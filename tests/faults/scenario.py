@@ -396,7 +396,7 @@ class Checker:
         source topic/partition/offset) however often the relay was killed mid-way; and the
         dead-letter tools list each once."""
         letters = [DeadLetter.of(record) for record in read_to_end(
-            self.settings.kafka_bootstrap, self.settings.topic_deadletter)]
+            self.settings.kafka_client(), self.settings.topic_deadletter)]
         identities: defaultdict[bytes | None, set[tuple[str, int, int]]] = defaultdict(set)
         wrong = 0
         for letter in letters:
@@ -406,7 +406,7 @@ class Checker:
             identities[letter.value].add(letter.identity)
         missing = [v for v in self.ledger.poison if v not in identities]
         twice = sum(len(ids) - 1 for ids in identities.values())  # a message rejected twice
-        listed = len(read_dead_letters(self.settings.kafka_bootstrap,
+        listed = len(read_dead_letters(self.settings.kafka_client(),
                                        self.settings.topic_deadletter))
         repeats = len(letters) - len(identities)
         return ("dead letters: every poison message as sent, once",
@@ -420,7 +420,7 @@ class Checker:
             db.execute(f"SELECT alert_id FROM {self.service.views.table('alerts')}")
             raised = {r["alert_id"] for r in db.fetchall()}
         on_topic = [dict(r.headers)["alert_id"].decode()
-                    for r in read_to_end(self.settings.kafka_bootstrap, self.settings.topic_alerts)]
+                    for r in read_to_end(self.settings.kafka_client(), self.settings.topic_alerts)]
         missing = raised - set(on_topic)
         return ("alerts: every alert on the alerts topic",
                 f"{len(raised):,} raised, {len(set(on_topic)):,} on the topic "

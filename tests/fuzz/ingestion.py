@@ -143,7 +143,7 @@ def check(service: ServiceUnderTest, sent: list[Sent], outcome: FuzzOutcome) -> 
     outcome.mismatches += [f"event {i!r} stored {n} times"
                            for i, n in Counter(stored).items() if n > 1]
     stored_ids = set(stored)
-    letters = [DeadLetter.of(r) for r in read_to_end(s.kafka_bootstrap, s.topic_deadletter)]
+    letters = [DeadLetter.of(r) for r in read_to_end(s.kafka_client(), s.topic_deadletter)]
     published = Counter(letter.identity for letter in letters)
     outcome.mismatches += [f"dead letter {i} published {n} times"
                            for i, n in published.items() if n > 1]

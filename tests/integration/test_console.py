@@ -111,7 +111,7 @@ def console(pg_service: ServiceUnderTest) -> Iterator[Console]:
     service.flush()
     # Other customers, so search has something to tell apart and reports have rows.
     others = sample.sample_events(25, topic_of=service.settings.topic_for, poison=0)
-    sample.publish(others, service.settings.kafka_bootstrap, progress=False)
+    sample.publish(others, service.settings.kafka_client(), progress=False)
     service.start("consume")
     service.start("project")
     client = service.api()

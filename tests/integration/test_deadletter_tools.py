@@ -41,7 +41,7 @@ def test_dead_letters_are_listed_inspected_and_redriven_once_fixed(
                                           event_id="e-negative"), key="C-3")
     service.flush()
     service.start("consume")
-    wait_until(lambda: len(read_dead_letters(s.kafka_bootstrap, s.topic_deadletter)) == 3,
+    wait_until(lambda: len(read_dead_letters(s.kafka_client(), s.topic_deadletter)) == 3,
                what="three dead letters")
     for name, value in service.env.items():
         monkeypatch.setenv(name, value)
@@ -55,12 +55,12 @@ def test_dead_letters_are_listed_inspected_and_redriven_once_fixed(
     assert capsys.readouterr().out.splitlines()[-1] == (
         f"3 dead letters on {s.topic_deadletter} (the newest 1 shown)")
 
-    (late,) = read_dead_letters(s.kafka_bootstrap, s.topic_deadletter, reason="in the future")
+    (late,) = read_dead_letters(s.kafka_client(), s.topic_deadletter, reason="in the future")
     assert late.headers == (("trace", b"\x00\xff"),) and late.key == b"C-1"
     assert late.source_topic == s.topic_contacts and late.redriven_from is None
-    (broken,) = [x for x in read_dead_letters(s.kafka_bootstrap, s.topic_deadletter)
+    (broken,) = [x for x in read_dead_letters(s.kafka_client(), s.topic_deadletter)
                  if x.value == b"{broken"]
-    (negative,) = [x for x in read_dead_letters(s.kafka_bootstrap, s.topic_deadletter)
+    (negative,) = [x for x in read_dead_letters(s.kafka_client(), s.topic_deadletter)
                    if x.source_topic == s.topic_orders]
     assert negative.key == b"C-3" and b"e-negative" in (negative.value or b"")
 
@@ -79,7 +79,7 @@ def test_dead_letters_are_listed_inspected_and_redriven_once_fixed(
     assert capsys.readouterr().out.splitlines() == [
         f"would re-drive {late.name} to {s.topic_contacts}: {late.reason[:80]}",
         "1 dead letters would be re-driven (dry run: nothing published)"]
-    assert len(read_dead_letters(s.kafka_bootstrap, s.topic_deadletter)) == 3
+    assert len(read_dead_letters(s.kafka_client(), s.topic_deadletter)) == 3
 
     # The fix: allow three days ahead. Re-driven twice, the event is stored once; the others,
     # re-driven too, are dead-lettered again, naming where they came from.
@@ -93,7 +93,7 @@ def test_dead_letters_are_listed_inspected_and_redriven_once_fixed(
     wait_until(lambda: "e-ahead" in service.stored_event_ids(), what="the re-driven event stored")
 
     def back_again() -> list[DeadLetter]:
-        letters = [x for x in read_dead_letters(s.kafka_bootstrap, s.topic_deadletter)
+        letters = [x for x in read_dead_letters(s.kafka_client(), s.topic_deadletter)
                    if x.redriven_from]
         return letters if len(letters) == 2 else []
 

@@ -38,7 +38,7 @@ def complaint(subject: str, **changes: Any) -> dict[str, Any]:
 
 
 def raw_letters(service: ServiceUnderTest) -> list[Any]:
-    return read_to_end(service.settings.kafka_bootstrap, service.settings.topic_deadletter)
+    return read_to_end(service.settings.kafka_client(), service.settings.topic_deadletter)
 
 
 def test_nul_and_year_one_are_dead_lettered_and_the_partition_goes_on(
@@ -125,7 +125,7 @@ def test_a_merge_deeper_than_the_limit_is_refused_when_it_arrives(
     service.start("project")
 
     wait_until(lambda: "marker" in service.stored_event_ids(), what="the marker")
-    (letter,) = wait_until(lambda: read_dead_letters(s.kafka_bootstrap, s.topic_deadletter),
+    (letter,) = wait_until(lambda: read_dead_letters(s.kafka_client(), s.topic_deadletter),
                            what="the refused merge")
     assert letter.reason == (
         f"merge refused: merging 'C-{depth - 1}' into 'C-{depth}' would make a chain of {depth}"
