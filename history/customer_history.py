@@ -309,14 +309,16 @@ class CustomerHistory(Application[UUID]):
         return self.customers_facts([customer_id])[customer_id]
 
     def customers_facts(self, customer_ids: Sequence[str], topics: Sequence[str] = (),
-                        after: Mapping[str, int] | None = None) -> dict[str, list[CustomerFact]]:
+                        after: Mapping[str, int] | None = None, *,
+                        personal_data: bool = True) -> dict[str, list[CustomerFact]]:
         """The streams of several customers, read together: only facts of the given stored
         topics (``domain.facts.stored_topic``), if any, and past the version ``after``
-        names for a customer, if it does."""
+        names for a customer, if it does; personal fields as ``facts_of`` gives them."""
         facts: dict[str, list[CustomerFact]] = {customer_id: [] for customer_id in customer_ids}
         by_stream = {customer_stream_id(customer_id): customer_id for customer_id in customer_ids}
         versions = {customer_stream_id(c): v for c, v in (after or {}).items()}
-        for fact in self.facts_of(self.recorder.select_streams(list(by_stream), topics, versions)):
+        stored = self.recorder.select_streams(list(by_stream), topics, versions)
+        for fact in self.facts_of(stored, personal_data=personal_data):
             facts[by_stream[fact.originator_id]].append(fact)
         return facts
 

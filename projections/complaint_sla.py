@@ -12,13 +12,17 @@ the alert book in the same transaction as the state they come from:
 clock reads only the complaints that are due. ``complaint_customers_heard``
 holds each customer's latest event time, so a complaint is replayed from its
 customer's complaint facts alone, not from the whole stream (a busy customer's
-contacts and orders would make every judgement cost more). The clock is
+contacts and orders would make every judgement cost more). Those facts are kept
+between batches, by complaint (``ComplaintFacts``): a batch reads only what was
+recorded since, and replays only the complaints it names, so a customer with
+thousands of complaints costs no more per batch than one with a few. The clock is
 injected, so tests move time instead of waiting for it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -41,10 +45,44 @@ Clock = Callable[[], datetime]
 
 _A_MOMENT = timedelta(microseconds=1)
 _COMPLAINT_TOPICS = tuple(stored_topic(t) for t in FACT_CLASSES if t.startswith("crm.complaint."))
+#: Customers whose complaint facts are kept between batches (the least recent go first).
+KEPT_CUSTOMERS = 5_000
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class ComplaintFacts:
+    """Each customer's complaint facts by complaint id, kept between batches.
+
+    Kept is what the store holds, never what a view holds, so a rolled-back batch
+    leaves nothing wrong here: a customer is read past the last version kept, and
+    facts once recorded never change. No personal field is read (the clock needs
+    none), so an erasure has nothing here to reach.
+    """
+
+    def __init__(self, history: CustomerHistory, capacity: int = KEPT_CUSTOMERS) -> None:
+        self.history = history
+        self.capacity = capacity
+        self._kept: OrderedDict[str, tuple[int, dict[str, list[CustomerFact]]]] = OrderedDict()
+
+    def of(self, customers: Sequence[str]) -> dict[str, dict[str, list[CustomerFact]]]:
+        """Complaint id -> its facts (recording order), for each customer."""
+        after = {c: self._kept[c][0] for c in customers if c in self._kept}
+        news = self.history.customers_facts(customers, _COMPLAINT_TOPICS, after,
+                                            personal_data=False)
+        found = {}
+        for customer in customers:
+            seen, by_complaint = self._kept.pop(customer, (0, {}))
+            for fact in news[customer]:
+                by_complaint.setdefault(fact.data.get("complaint_id"), []).append(fact)
+                seen = max(seen, fact.originator_version)
+            self._kept[customer] = (seen, by_complaint)
+            found[customer] = by_complaint
+        while len(self._kept) > self.capacity:
+            self._kept.popitem(last=False)
+        return found
 
 
 class ComplaintSlaProjection:
@@ -60,6 +98,7 @@ class ComplaintSlaProjection:
         self.set_aside = SetAsideBook(views)
         self.table = views.table("complaint_clocks")
         self.heard_table = views.table("complaint_customers_heard")
+        self.complaint_facts = ComplaintFacts(history)
 
     def create_tables(self, views: ViewDatabase) -> None:
         views.create_tables([
@@ -144,12 +183,12 @@ class ComplaintSlaProjection:
         customer's events arrive in order, but later answers may still be on their way.
         """
         customers = sorted(set(complaints.values()))
-        facts = self.history.customers_facts(customers, _COMPLAINT_TOPICS)
+        facts = self.complaint_facts.of(customers)
         caught_up = self.history.caught_up()
         heard_by = {} if caught_up else self._heard(db, customers)
         rows, alerts = [], []
         for complaint_id, customer_id in complaints.items():
-            complaint = self._replay(complaint_id, facts[customer_id],
+            complaint = self._replay(complaint_id, facts[customer_id].get(complaint_id, []),
                                      [] if unfolded is None else unfolded)
             if complaint is None:
                 continue
@@ -184,10 +223,9 @@ class ComplaintSlaProjection:
 
     def _replay(self, complaint_id: str, facts: list[CustomerFact],
                 unfolded: list[Unfolded]) -> Complaint | None:
-        """The complaint from its facts; one its rules cannot take is skipped (``unfolded``),
-        so it does not fail every later fact of the complaint too."""
+        """The complaint from its facts (``ComplaintFacts``); one its rules cannot take is
+        skipped (``unfolded``), so it does not fail every later fact of the complaint too."""
         complaints: dict[str, Complaint] = {}
-        mine = [f for f in by_event_time(facts) if f.event_type.startswith("crm.complaint.")
-                and f.data.get("complaint_id") == complaint_id]
-        feed_each(mine, lambda fact: record_complaint_fact(complaints, fact, self.book), unfolded)
+        feed_each(by_event_time(facts),
+                  lambda fact: record_complaint_fact(complaints, fact, self.book), unfolded)
         return complaints.get(complaint_id)

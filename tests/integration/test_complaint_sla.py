@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from domain.facts import ReportedFact
+from history.arrivals import Arrival
 from projections.catalog import COMPLAINT_SLA
-from projections.complaint_sla import ComplaintSlaProjection
+from projections.complaint_sla import ComplaintFacts, ComplaintSlaProjection
 from tests.events import NOW
-from tests.integration.conftest import Desk
+from tests.integration.conftest import Desk, ServiceUnderTest
 
 pytestmark = pytest.mark.integration
 
@@ -99,3 +101,32 @@ def test_alerts_are_acknowledged_once_with_who_and_when(sla) -> None:
     at_risk = desk.client.get("/alerts", params={"kind": "sla_at_risk"}).json()["alerts"][0]
     by_key = desk.client.post(f"/alerts/{at_risk['alert_id']}/ack").json()
     assert by_key["acknowledged_by"] == "tests"  # the admin key's name
+
+
+def test_complaint_facts_are_kept_and_only_new_ones_read(service: ServiceUnderTest) -> None:
+    history = service.history
+    opened = ReportedFact("k-1", "crm.complaint.opened", "tests", "C-1", NOW - timedelta(hours=5),
+                          {"complaint_id": "K-1", "priority": "high", "summary": "broken"})
+    history.record([Arrival("test:feed", 0, opened),
+                    Arrival("test:feed", 1, replace(opened, event_id="k-2", data={
+                        "complaint_id": "K-2", "priority": "low", "summary": "late"}))])
+    read: list[int] = []
+    customers_facts = history.customers_facts
+
+    def counted(*args: Any, **kwargs: Any) -> dict[str, list[Any]]:
+        found = customers_facts(*args, **kwargs)
+        read.append(sum(map(len, found.values())))
+        return found
+
+    history.customers_facts = counted  # type: ignore[method-assign]
+    kept = ComplaintFacts(history)
+    first = kept.of(["C-1"])["C-1"]
+    assert {k: [f.event_id for f in fs] for k, fs in first.items()} == {"K-1": ["k-1"], "K-2": ["k-2"]}
+    assert first["K-1"][0].data["summary"] is None  # no personal field is read
+
+    history.record([Arrival("test:feed", 2, ReportedFact(
+        "k-3", "crm.complaint.resolved", "tests", "C-1", NOW - timedelta(hours=1),
+        {"complaint_id": "K-1"}))])
+    again = kept.of(["C-1"])["C-1"]
+    assert [f.event_id for f in again["K-1"]] == ["k-1", "k-3"]
+    assert read == [2, 1]  # the second read took only what was recorded since
