@@ -46,7 +46,7 @@ Clock = Callable[[], datetime]
 _A_MOMENT = timedelta(microseconds=1)
 _COMPLAINT_TOPICS = tuple(stored_topic(t) for t in FACT_CLASSES if t.startswith("crm.complaint."))
 #: Customers whose complaint facts are kept between batches (the least recent go first).
-KEPT_CUSTOMERS = 5_000
+KEPT_CUSTOMERS = 2_000
 
 
 def utc_now() -> datetime:
