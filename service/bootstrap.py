@@ -6,7 +6,7 @@ store, read models, Kafka ingestion and API is visible in one module.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -23,7 +23,7 @@ from consumers.ingestion import Clock, Ingestion, utc_now
 from history.customer_history import CustomerHistory
 from operations.status import KafkaOffsets, ServiceStatus
 from outbox.relay import AlertRelay
-from projections.catalog import LiveGenerations, ReadModelCatalog
+from projections.catalog import TIMELINE, LiveGenerations, ReadModelCatalog
 from projections.complaint_sla import ComplaintSlaProjection
 from projections.runner import ProjectionLoop
 from schemas.registry import personal_fields
@@ -105,11 +105,12 @@ def build_catalog(
 
 
 def build_projection_loop(settings: Settings, history: CustomerHistory, views: ViewDatabase,
-                          catalog: ReadModelCatalog) -> ProjectionLoop:
-    """The read models ``CRM_PROJECTIONS`` chooses, following the history in one loop: the
-    live generation of each rebuildable one, and with the complaint SLA its clock.
-    ``UnknownReadModel`` for a name the catalog does not know."""
-    chosen = catalog.chosen(settings.projections)
+                          catalog: ReadModelCatalog,
+                          names: Sequence[str] | None = None) -> ProjectionLoop:
+    """The read models ``names`` (default: those ``CRM_PROJECTIONS`` chooses), following the
+    history in one loop: the live generation of each rebuildable one, and with the
+    complaint SLA its clock. ``UnknownReadModel`` for a name the catalog does not know."""
+    chosen = catalog.chosen(settings.projections) if names is None else list(names)
     core = [catalog.live(name) for name in chosen if name not in catalog.rebuildable]
     clocks = [(settings.sla_check_seconds, model.check_due) for model in core
               if isinstance(model, ComplaintSlaProjection)]
@@ -117,6 +118,18 @@ def build_projection_loop(settings: Settings, history: CustomerHistory, views: V
     return ProjectionLoop(history, views, core, batch_size=settings.projection_batch_size,
                           poll_seconds=settings.projection_poll_seconds, periodic=clocks,
                           more=generations.read_models)
+
+
+def build_projection_loops(settings: Settings, history: CustomerHistory, views: ViewDatabase,
+                           catalog: ReadModelCatalog) -> list[ProjectionLoop]:
+    """The loops of a ``project`` process: the timeline in one of its own when others are
+    chosen with it, so a new event reaches the agents' timeline without waiting for the
+    360's refolds and the reports (each loop is a thread; the timeline's batches are
+    small); every other chosen read model in a second loop."""
+    chosen = catalog.chosen(settings.projections)
+    lanes = [[TIMELINE], [n for n in chosen if n != TIMELINE]] if (
+        TIMELINE in chosen and len(chosen) > 1) else [chosen]
+    return [build_projection_loop(settings, history, views, catalog, lane) for lane in lanes]
 
 
 def build_alert_relay(settings: Settings, views: ViewDatabase) -> AlertRelay:

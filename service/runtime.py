@@ -69,11 +69,13 @@ def start_projectors(settings: Settings, stop: threading.Event) -> list[threadin
     views = bootstrap.build_views(settings, history)
     catalog = bootstrap.build_catalog(settings, history, views)
     try:
-        loop = bootstrap.build_projection_loop(settings, history, views, catalog)
+        loops = bootstrap.build_projection_loops(settings, history, views, catalog)
     except UnknownReadModel as error:
         raise SettingsError(f"CRM_PROJECTIONS: {error}") from None
-    threads = [threading.Thread(target=loop.run, args=(stop,), name="projections")]
-    if loop.periodic:
+    names = ["projections"] if len(loops) == 1 else ["projections: timeline", "projections: others"]
+    threads = [threading.Thread(target=loop.run, args=(stop,), name=name)
+               for name, loop in zip(names, loops, strict=True)]
+    if any(loop.periodic for loop in loops):
         relay = bootstrap.build_alert_relay(settings, views)
         threads.append(threading.Thread(target=relay.run, args=(stop, settings.alert_relay_seconds),
                                         name="alert-relay"))

@@ -96,3 +96,22 @@ def test_crm_projections_splits_the_read_models_between_projector_processes(desk
             thread.join()
     with pytest.raises(SettingsError, match="no read model called timelines; known: all, timeline"):
         runtime.start_projectors(desk.settings.model_copy(update={"projections": "timelines"}), stop)
+
+
+def test_with_the_others_the_timeline_follows_in_a_loop_of_its_own(desk: Desk) -> None:
+    """The default (all): a new event reaches the timeline without waiting for the 360's
+    refolds; every read model still follows to the end."""
+    desk.history.record(facts(0, 30))
+    last = desk.history.recorder.max_notification_id()
+    stop = threading.Event()
+    threads = runtime.start_projectors(desk.settings.model_copy(update={"projections": "all"}),
+                                       stop)
+    try:
+        assert [t.name for t in threads] == ["projections: timeline", "projections: others",
+                                             "alert-relay"]
+        for name in ("timeline", "customer360", "complaint_sla"):
+            wait_until(lambda name=name: desk.views.position(name) == last, what=name)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
