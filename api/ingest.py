@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import email.message
 import json
+import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -70,12 +71,14 @@ class EventPublisher:
         self.topic_of = topic_of
         self.max_future = max_future
         self._sender: Sender | None = None
+        self._connecting = threading.Lock()
 
     def publish(self, events: list[dict[str, Any]]) -> None:
         """Publish ``events``, keyed by customer; raise ``KafkaException`` unless the brokers
         took every one."""
-        if self._sender is None:  # connected on first use: an API that only reads never does
-            self._sender = Sender(self.client, **{"client.id": "crm-timeline-http-ingest"})
+        with self._connecting:  # on first use: an API that only reads never connects
+            if self._sender is None:
+                self._sender = Sender(self.client, **{"client.id": "crm-timeline-http-ingest"})
         refused: list[KafkaError] = []  # this request's: requests share the producer
         for event in events:
             self._sender.send(self.topic_of(event["type"]), json.dumps(event).encode(),

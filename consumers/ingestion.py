@@ -26,7 +26,6 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,7 +33,7 @@ import prometheus_client
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from consumers.deadletter import DeadLetterRelay
-from consumers.intake import claimed, kafka_source, sort_batch
+from consumers.intake import KafkaRecord, claimed, kafka_source, sort_batch
 from consumers.storing import store_batch
 from history.arrivals import Arrival
 from history.customer_history import CustomerHistory, RecordingOutcome
@@ -63,18 +62,6 @@ EVENTS_DEAD_LETTERED = prometheus_client.Counter(
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One consumed message, as ``consumers.intake.KafkaRecord`` reads it."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes]]
 
 
 class Ingestion:
@@ -133,12 +120,12 @@ class Ingestion:
         finally:
             consumer.close()
 
-    def _fetched(self, messages: list[Any]) -> list[Record]:
+    def _fetched(self, messages: list[Any]) -> list[KafkaRecord]:
         records = []
         for message in messages:
             error = message.error()
             if error is None:
-                records.append(Record(message.topic(), message.partition(), message.offset(),
+                records.append(KafkaRecord(message.topic(), message.partition(), message.offset(),
                                       message.key(), message.value(), message.headers() or ()))
             elif error.fatal():
                 raise KafkaException(error)
@@ -146,7 +133,7 @@ class Ingestion:
                 log.warning("Kafka: %s", error.str())
         return records
 
-    def _ingest(self, consumer: Consumer, records: list[Record]) -> None:
+    def _ingest(self, consumer: Consumer, records: list[KafkaRecord]) -> None:
         arrivals = sort_batch(records, now=self.clock(), max_future=self.max_future,
                               accounts_topic=self.accounts_topic)
         try:
@@ -190,7 +177,7 @@ class Ingestion:
         consumer.assign(partitions)
 
 
-def _caught_up(records: Sequence[Record], consumer: Consumer) -> dict[str, bool]:
+def _caught_up(records: Sequence[KafkaRecord], consumer: Consumer) -> dict[str, bool]:
     """Per partition in the batch: whether the batch reached the end librdkafka last saw."""
     last = {(r.topic, r.partition): r.offset for r in records}
     caught_up = {}

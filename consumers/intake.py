@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import orjson
 
@@ -18,8 +18,10 @@ from schemas.validation import InvalidEvent, ValidEvent, parse_kafka_message
 log = logging.getLogger(__name__)
 
 
-class KafkaRecord(Protocol):
-    """The parts of a consumed record ingestion reads (consumers.ingestion.Record)."""
+@dataclass(frozen=True, slots=True)
+class KafkaRecord:
+    """One consumed message, as ingestion reads it (``consumers/ingestion.py`` makes them
+    from librdkafka's messages)."""
 
     topic: str
     partition: int

@@ -63,4 +63,4 @@ class AlertRelay:
             except Exception:
                 log.exception("relaying alerts failed; retrying")
                 stop.wait(1.0)
-        self.sender.flush()
+        self.sender.producer.flush(5)  # what is unacknowledged stays queued: sent again later

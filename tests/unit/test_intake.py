@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from consumers.intake import claimed, kafka_source, parse_kafka_source, sort_batch
+from consumers.intake import KafkaRecord, claimed, kafka_source, parse_kafka_source, sort_batch
 from history.arrivals import Message
 from schemas.examples import EXAMPLES
 from schemas.validation import without_inputs
@@ -18,19 +17,14 @@ pytestmark = pytest.mark.unit
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 
 
-@dataclass
-class Record:
-    offset: int
-    value: bytes | None
-    topic: str = "crm.orders"
-    partition: int = 2
-    key: bytes | None = b"C-10042"
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
+def record(offset: int, value: bytes | None, *, topic: str = "crm.orders",
+           headers: list[tuple[str, bytes]] | None = None) -> KafkaRecord:
+    return KafkaRecord(topic, 2, offset, b"C-10042", value, headers or [])
 
 
 def test_every_offset_is_accounted_for_in_order() -> None:
     good = json.dumps(EXAMPLES["crm.order.placed"]).encode()
-    records = [Record(10, good), Record(11, b"not json"), Record(12, None), Record(13, good)]
+    records = [record(10, good), record(11, b"not json"), record(12, None), record(13, good)]
     arrivals = sort_batch(records, now=NOW, max_future=timedelta(days=1))
     assert [(a.source, a.position) for a in arrivals] == [
         (kafka_source("crm.orders", 2), n) for n in (10, 11, 12, 13)
@@ -50,9 +44,9 @@ def test_a_rejected_message_tells_what_it_claims_and_its_reason_loses_the_values
     wrong = dict(EXAMPLES["crm.order.placed"], id="o-bad", subject="C-7")
     wrong["data"] = dict(wrong["data"], currency="euros, ann@example.com")
     teleported = dict(wrong, type="crm.order.teleported")
-    binary = Record(3, b"{}", headers=[("ce_specversion", b"1.0"), ("ce_type", b"\xff")])
-    arrivals = sort_batch([Record(1, json.dumps(wrong).encode()),
-                           Record(2, json.dumps(teleported).encode()), binary, Record(4, b"[")],
+    binary = record(3, b"{}", headers=[("ce_specversion", b"1.0"), ("ce_type", b"\xff")])
+    arrivals = sort_batch([record(1, json.dumps(wrong).encode()),
+                           record(2, json.dumps(teleported).encode()), binary, record(4, b"[")],
                           now=NOW, max_future=timedelta(days=1))
     first = arrivals[0]
     assert first.message is not None
@@ -74,10 +68,10 @@ def test_merges_and_erasures_are_accepted_only_on_the_accounts_topic() -> None:
     merge = json.dumps(EXAMPLES["crm.account.merged"]).encode()
     erase = json.dumps(EXAMPLES["crm.account.erasure_requested"]).encode()
     order = json.dumps(EXAMPLES["crm.order.placed"]).encode()
-    arrivals = sort_batch([Record(1, merge, topic="crm.orders"),
-                           Record(2, erase, topic="crm.contacts"),
-                           Record(3, merge, topic="crm.accounts"),
-                           Record(4, order, topic="crm.orders")],
+    arrivals = sort_batch([record(1, merge, topic="crm.orders"),
+                           record(2, erase, topic="crm.contacts"),
+                           record(3, merge, topic="crm.accounts"),
+                           record(4, order, topic="crm.orders")],
                           now=NOW, max_future=timedelta(days=1), accounts_topic="crm.accounts")
     assert [a.fact is not None for a in arrivals] == [False, False, True, True]
     assert arrivals[0].reason == ("type crm.account.merged is accepted only on crm.accounts, whose"
