@@ -125,8 +125,9 @@ class Ingestion:
         for message in messages:
             error = message.error()
             if error is None:
-                records.append(KafkaRecord(message.topic(), message.partition(), message.offset(),
-                                      message.key(), message.value(), message.headers() or ()))
+                records.append(KafkaRecord(message.topic(), message.partition(),
+                                           message.offset(), message.key(), message.value(),
+                                           message.headers() or ()))
             elif error.fatal():
                 raise KafkaException(error)
             elif error.code() != KafkaError._PARTITION_EOF:
