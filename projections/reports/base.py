@@ -16,10 +16,11 @@ readers in one transaction (``projections/replay.py``).
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
+
+import orjson
 
 from domain.customer360 import Policies
 from domain.facts import CustomerFact, stored_topic
@@ -28,6 +29,9 @@ from projections.runner import Positioned
 from storage.views import SqlCursor, ViewDatabase
 
 Doc = dict[str, Any]
+#: Rows and memory as JSON with sorted keys, as ``json.dumps(sort_keys=True)`` wrote them
+#: (numbers as keys become strings); orjson, as every batch reads and writes them all.
+_DOC_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 class ReportRows:
@@ -46,13 +50,13 @@ class ReportRows:
         if (kind, key) not in self._cache and not (kind == "rows" and self._rows_loaded):
             self._db.execute(f"SELECT doc FROM {self._tables[kind]} WHERE row_key = %s", [key])
             row = self._db.fetchone()
-            self._cache[(kind, key)] = json.loads(row["doc"]) if row else None
+            self._cache[(kind, key)] = orjson.loads(row["doc"]) if row else None
         return self._cache.get((kind, key))
 
     def load(self, memory_keys: set[str]) -> None:
         """Fetch every row, and the memory under ``memory_keys`` (absent ones as None)."""
         self._db.execute(f"SELECT row_key, doc FROM {self._tables['rows']}")
-        self._cache.update({("rows", row["row_key"]): json.loads(row["doc"])
+        self._cache.update({("rows", row["row_key"]): orjson.loads(row["doc"])
                             for row in self._db.fetchall()})
         self._rows_loaded = True
         keys = sorted(memory_keys)
@@ -61,7 +65,7 @@ class ReportRows:
             chunk = keys[start:start + 500]
             self._db.execute(f"SELECT row_key, doc FROM {self._tables['memory']}"
                              f" WHERE row_key IN ({', '.join(['%s'] * len(chunk))})", chunk)
-            self._cache.update({("memory", row["row_key"]): json.loads(row["doc"])
+            self._cache.update({("memory", row["row_key"]): orjson.loads(row["doc"])
                                 for row in self._db.fetchall()})
 
     def row(self, key: str, **initial: Any) -> Doc:
@@ -82,7 +86,7 @@ class ReportRows:
 
     def flush(self) -> None:
         for kind in ("rows", "memory"):
-            changed = [(k, json.dumps(self._cache[(kind, k)], sort_keys=True))
+            changed = [(k, orjson.dumps(self._cache[(kind, k)], option=_DOC_OPTIONS).decode())
                        for (dk, k) in sorted(self._dirty) if dk == kind]
             self._db.executemany(
                 f"INSERT INTO {self._tables[kind]} (row_key, doc) VALUES (%s, %s)"
@@ -148,7 +152,7 @@ class ReportProjection:
 
     def read(self, db: SqlCursor) -> list[Doc]:
         db.execute(f"SELECT row_key, doc FROM {self.rows_table} ORDER BY row_key")
-        return self.report.finish([json.loads(row["doc"]) for row in db.fetchall()])
+        return self.report.finish([orjson.loads(row["doc"]) for row in db.fetchall()])
 
     def drop_tables(self, db: SqlCursor) -> None:
         for table in (self.rows_table, self.memory_table):
