@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
@@ -83,12 +83,7 @@ class EventPublisher:
         for event in events:
             self._sender.send(self.topic_of(event["type"]), json.dumps(event).encode(),
                               key=event["subject"].encode(), on_refused=refused.append)
-        unacknowledged = self._sender.producer.flush(30)
-        if refused:
-            raise KafkaException(refused[0])
-        if unacknowledged:
-            raise KafkaException(KafkaError(KafkaError._TIMED_OUT,
-                                            "the brokers did not acknowledge within 30 s"))
+        self._sender.flush(30, refused)
 
 
 async def _raw_body(request: Request) -> bytes:

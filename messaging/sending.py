@@ -57,18 +57,22 @@ class Sender:
         """Serve delivery callbacks of what was sent (cheap; call it now and then)."""
         self.producer.poll(0)
 
-    def flush(self, timeout: float = 30.0) -> None:
+    def flush(self, timeout: float = 30.0, refused: list[KafkaError] | None = None) -> None:
         """Wait for the broker's acknowledgement of everything sent; raise ``KafkaException``
-        if any message was refused (the first reason) or not acknowledged in time."""
-        if self.producer.flush(timeout):
-            raise KafkaException(KafkaError(KafkaError._TIMED_OUT,
-                                            f"{len(self.producer)} messages not acknowledged "
-                                            f"within {timeout:.0f} s"))
-        if self.refused:
-            first, count = self.refused[0], len(self.refused)
-            self.refused.clear()
+        if any message was refused (the first reason, once) or not acknowledged in time.
+        ``refused``: the list whose ``append`` a caller gave ``send`` as ``on_refused`` (its
+        own messages, when several callers share the producer); default: this sender's."""
+        unacknowledged = self.producer.flush(timeout)
+        refused = self.refused if refused is None else refused
+        if refused:
+            first, count = refused[0], len(refused)
+            refused.clear()
             said = "1 message refused" if count == 1 else f"{count} messages refused; the first"
             raise KafkaException(KafkaError(first.code(), f"{said}: {first.str()}"))
+        if unacknowledged:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT,
+                                            f"{unacknowledged} messages not acknowledged "
+                                            f"within {timeout:.0f} s"))
 
     def partitions(self, topic: str, timeout: float = 10.0) -> list[int]:
         """The topic's partition numbers, from the brokers' metadata."""
