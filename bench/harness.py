@@ -29,8 +29,7 @@ import psycopg
 from psycopg import sql
 
 from history.arrivals import Arrival
-from projections.catalog import CUSTOMER_360
-from projections.complaint_sla import ComplaintSlaProjection
+from projections.catalog import COMPLAINT_SLA, CUSTOMER_360
 from projections.reports import report_classes
 from service.settings import REPO_ROOT, Settings, load_settings
 
@@ -52,7 +51,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # Every read model but the timeline: the usual second projector process.
-NOT_TIMELINE = ",".join([CUSTOMER_360, ComplaintSlaProjection.name, *report_classes()])
+NOT_TIMELINE = ",".join([CUSTOMER_360, COMPLAINT_SLA, *report_classes()])
 
 
 def add_projector_arguments(parser: argparse.ArgumentParser, default: str) -> None:
@@ -219,10 +218,12 @@ class Run:
         self.services.append(service)
         return service
 
-    def spawn_projectors(self, projectors: str, nice: int) -> list[Service]:
+    def spawn_projectors(self, projectors: str, nice: int, shards: int = 1) -> list[Service]:
         """``crm-timeline project`` processes as --projectors says ('others': all but the
-        timeline); the second and later ones at ``nice``."""
-        return [self.spawn("project", CRM_PROJECTIONS=chosen, nice=nice if n else 0)
+        timeline), the second and later ones of a shard at ``nice``; once per shard."""
+        return [self.spawn("project", CRM_PROJECTIONS=chosen, CRM_PROJECTION_SHARDS=str(shards),
+                           CRM_PROJECTION_SHARD=str(shard), nice=nice if n else 0)
+                for shard in range(shards)
                 for n, chosen in enumerate(projector_sets(projectors))]
 
     def _drop_schema(self) -> None:

@@ -2,6 +2,7 @@
 
     python bench/project.py                # 300,000 events, 10,000 customers, Zipf 1.1
     python bench/project.py --smoke        # a few thousand, for CI
+    python bench/project.py --shards 1,2   # one projector, then two shards, side by side
 
 Fills a fresh schema with the load (``generators.loadgen``) through the customer
 history's own ``record`` (no Kafka), in chunks. Then:
@@ -19,6 +20,7 @@ history's own ``record`` (no Kafka), in chunks. Then:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -33,11 +35,38 @@ def main() -> int:
     harness.add_load_arguments(parser, events="stored events (300000; smoke 3000)")
     harness.add_run_arguments(parser)
     harness.add_projector_arguments(parser, default="all")
+    parser.add_argument("--shards", default="1",
+                        help="projector shard counts to measure, one fresh store each, "
+                        "separated by commas (e.g. 1,2: one projector, then two shards; "
+                        "each shard runs the --projectors processes)")
     args = parser.parse_args()
     harness.apply_defaults(args, events=(300_000, 3_000), customers=(10_000, 500))
 
+    rows, read_names = [], 0
+    for shards in (int(n) for n in args.shards.split(",")):
+        last, elapsed, rss, read, reference, read_names = catch_up(args, shards)
+        figure, reference_rate = last / elapsed, read / reference
+        split = f"{shards} shards" if shards > 1 else "one projector"
+        rows += [
+            harness.Row(f"project ({split}): crm-timeline project, start to every read model "
+                        "caught up", f"{figure:,.0f} ev/s",
+                        f"{reference_rate:,.0f} ev/s (read + decode with facts_of, no projection)",
+                        harness.ratio(figure, reference_rate), ">= 25,000 ev/s", figure >= 25_000),
+            harness.Row(f"projector peak RSS ({split}, VmHWM)", f"{rss:,.0f} MB",
+                        target="<= 300 MB", reached=rss <= 300),
+        ]
+    harness.print_table(
+        f"project: {last:,} stored events, {args.customers:,} customers, Zipf {args.zipf}, "
+        f"{read_names} read models, projectors {args.projectors!r}, {os.cpu_count()} cores",
+        rows)
+    return 0
+
+
+def catch_up(args: argparse.Namespace, shards: int) -> tuple[int, float, float, float, float, int]:
+    """Fill a fresh store, then time ``shards`` projector shards catching up: (events, seconds,
+    peak RSS of the largest process, events read for the reference, its seconds, read models)."""
     with harness.Run(keep=args.keep) as run:
-        settings = run.settings
+        settings = run.settings.model_copy(update={"projection_shards": shards})
         history = run.history()
         harness.fill(history, loadgen.reported_facts(args.events, customers=args.customers,
                                                      zipf=args.zipf, seed=args.seed),
@@ -49,8 +78,9 @@ def main() -> int:
         views = bootstrap.build_views(settings, history)
         catalog = bootstrap.build_catalog(settings, history, views)
         chosen = catalog.chosen(",".join(harness.projector_sets(args.projectors)))
-        names = [catalog.live(name).name for name in chosen]
-        projectors = run.spawn_projectors(args.projectors, args.nice)
+        names = [shard.name for name in chosen
+                 for shard in catalog.every_shard(name, catalog.generations(name)[0])]
+        projectors = run.spawn_projectors(args.projectors, args.nice, shards)
         caught_up: dict[str, float] = {}
         shown = time.monotonic()
 
@@ -67,27 +97,11 @@ def main() -> int:
 
         harness.wait_until(all_caught_up, timeout=3600, what="every read model to catch up",
                            services=projectors, interval=0.05)
-        elapsed = max(caught_up.values())
         rss = max(projector.peak_rss_mb() for projector in projectors)
         for projector in projectors:
             projector.stop()
-
     print("caught up after (s): " + ", ".join(f"{n} {s:.1f}" for n, s in caught_up.items()))
-    figure = last / elapsed
-    reference_rate = read / reference
-    harness.print_table(
-        f"project: {last:,} stored events, {args.customers:,} customers, Zipf {args.zipf}, "
-        f"{len(names)} read models, projectors {args.projectors!r}",
-        [
-            harness.Row("project: crm-timeline project, start to every read model caught up",
-                        f"{figure:,.0f} ev/s",
-                        f"{reference_rate:,.0f} ev/s (read + decode with facts_of, no projection)",
-                        harness.ratio(figure, reference_rate), ">= 25,000 ev/s", figure >= 25_000),
-            harness.Row("projector peak RSS (VmHWM)", f"{rss:,.0f} MB", target="<= 300 MB",
-                        reached=rss <= 300),
-        ],
-    )
-    return 0
+    return last, max(caught_up.values()), rss, read, reference, len(chosen)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from projections.reports import report_classes
 from projections.reports.base import Doc, ReportProjection
 from projections.runner import ReadModel
 from projections.set_aside import SetAsideBook
+from projections.shards import EVERY_CUSTOMER, Shard
 from projections.timeline import TimelineProjection
 from storage.views import ViewDatabase
 
@@ -62,10 +63,12 @@ class Entry:
 class ReadModelCatalog:
     """The read models of this deployment, their generations, and their tables."""
 
-    def __init__(self, history: CustomerHistory, views: ViewDatabase, policies: Policies) -> None:
+    def __init__(self, history: CustomerHistory, views: ViewDatabase, policies: Policies,
+                 shard: Shard = EVERY_CUSTOMER) -> None:
         self.history = history
         self.views = views
         self.policies = policies
+        self.shard = shard  # the customers this process's projections keep
         self.reports = {name: cls(policies) for name, cls in report_classes().items()}
         self.alert_book = AlertBook(views)
         self.set_aside = SetAsideBook(views)
@@ -81,7 +84,7 @@ class ReadModelCatalog:
             Entry(CUSTOMER_360, "Customer 360 view", "read_model",
                   lambda g: Customer360Projection(history, views, policies, g)),
             Entry(COMPLAINT_SLA, "Complaint SLA clocks", "read_model",
-                  lambda g: ComplaintSlaProjection(history, views, policies.sla),
+                  lambda g: ComplaintSlaProjection(history, views, policies.sla, g),
                   rebuildable=False),
             *(Entry(name, report.title, "report",
                     lambda g, report=report: ReportProjection(report, views, g))  # type: ignore[misc]
@@ -126,11 +129,17 @@ class ReadModelCatalog:
             row = db.fetchone()
         return (row["live"], row["building"]) if row else (1, None)
 
-    def projection(self, name: str, generation: int) -> ReadModel:
-        """Generation ``generation`` of read model ``name`` (its tables may not exist yet)."""
+    def projection(self, name: str, generation: int, shard: Shard | None = None) -> ReadModel:
+        """Generation ``generation`` of read model ``name`` in ``shard`` (default: this
+        process's), its tables perhaps not made yet."""
         entry = self.entry(name)
         tracking = f"report:{name}" if entry.kind == "report" else name
-        return entry.build(Generation(tracking, generation))
+        return entry.build(Generation(tracking, generation, self.shard if shard is None else shard))
+
+    def every_shard(self, name: str, generation: int) -> list[ReadModel]:
+        """Generation ``generation`` of ``name`` in every shard of the split (a rebuild
+        builds them all, so every shard's loop can follow on after the swap)."""
+        return [self.projection(name, generation, shard) for shard in self.shard.siblings()]
 
     def live(self, name: str) -> ReadModel:
         """The live generation's read model; looked up again at most once a second."""
@@ -202,7 +211,8 @@ class ReadModelCatalog:
         for name, entry in self._entries.items():
             live, building = self.generations(name)
             tracking = self.projection(name, live).name
-            position = self.views.position(tracking) or 0
+            position = min(self.views.position(shard.name) or 0  # the slowest shard's
+                           for shard in self.every_shard(name, live))
             described.append({"name": name, "kind": entry.kind, "title": entry.title,
                               "tracking_name": tracking, "rebuildable": entry.rebuildable,
                               "live_generation": live, "building_generation": building,

@@ -33,6 +33,7 @@ from domain.facts import FACT_CLASSES, CustomerFact, stored_topic
 from domain.sla_policy import PolicyBook
 from history.customer_history import CustomerHistory
 from projections.alerts import AlertBook
+from projections.generation import Generation
 from projections.runner import Positioned
 from projections.set_aside import SetAsideBook, Unfolded, feed_each
 from schemas.text import printable
@@ -86,10 +87,13 @@ class ComplaintFacts:
 
 
 class ComplaintSlaProjection:
-    name = "complaint_sla"
+    """The clocks of every complaint (of one shard's customers: ``customers``), and the
+    judgements that raise SLA alerts."""
 
     def __init__(self, history: CustomerHistory, views: ViewDatabase, book: PolicyBook,
-                 clock: Clock = utc_now) -> None:
+                 generation: Generation, clock: Clock = utc_now) -> None:
+        self.name = generation.tracking_name
+        self.customers = generation.shard
         self.history = history
         self.views = views
         self.book = book
@@ -149,7 +153,8 @@ class ComplaintSlaProjection:
                 " WHERE next_check IS NOT NULL AND next_check <= %s",
                 [to_micros(now)],
             )
-            due = {row["complaint_id"]: row["customer_id"] for row in db.fetchall()}
+            due = {row["complaint_id"]: row["customer_id"] for row in db.fetchall()
+                   if self.customers.owns(row["customer_id"])}
         if not due:
             return 0
         try:

@@ -101,7 +101,12 @@ class Customer360Projection:
         self.views = views
         self.generation = generation.number
         self.name = generation.tracking_name
-        self.identities = Identities(views, generation.table("customer_aliases"))
+        # Every shard keeps its own copy of the merge pointers, up to date with its own
+        # position, so each decides alone, in store order, which groups are its own.
+        self.shard = generation.shard
+        self.identities = Identities(views, generation.shard_table("customer_aliases"))
+        self._sibling_aliases = [views.table(g.shard_table("customer_aliases"))
+                                 for g in generation.siblings()]
         self.policies = policies
         self.table = views.table(generation.table("customer_360"))
         self.alert_book = AlertBook(views)
@@ -112,7 +117,7 @@ class Customer360Projection:
     def create_tables(self, views: ViewDatabase) -> None:
         views.create_tables(
             [
-                self.identities.create_table_statement(),
+                *map(Identities.create_statement, self._sibling_aliases),
                 f"CREATE TABLE IF NOT EXISTS {self.table} ("
                 " customer_id TEXT PRIMARY KEY,"
                 " merged_into TEXT,"
@@ -138,14 +143,21 @@ class Customer360Projection:
                 touched.append(duplicate)
                 self.identities.unmerge(cursor, fact.customer_id, duplicate)
         groups = dict(self.identities.groups(cursor, touched).values())
+        # Another shard's group holding a duplicate of ours: we keep only its marker row.
+        markers = [(duplicate, root) for root, members in groups.items()
+                   if not self.shard.owns(root) for duplicate in members[1:]
+                   if self.shard.owns(duplicate)]
         self._unfolded = []
-        self._refresh(cursor, groups)
+        self._refresh(cursor, {root: members for root, members in groups.items()
+                               if self.shard.owns(root)}, markers)
         self.set_aside.set_aside_unfolded(cursor, self.name,
                                           {i.fact.event_id: i.position for i in batch},
                                           self._unfolded)
 
-    def _refresh(self, db: SqlCursor, groups: dict[str, list[str]]) -> None:
-        """Fold again each group whose streams changed since its row was written.
+    def _refresh(self, db: SqlCursor, groups: dict[str, list[str]],
+                 markers: Sequence[tuple[str, str]] = ()) -> None:
+        """Fold again each group whose streams changed since its row was written, and write
+        the ``markers`` (duplicate, root) of duplicates in other shards' groups.
 
         Rows remember the stream versions they were folded from, so a catch-up
         folds each customer about once, not once per batch that mentions it.
@@ -155,16 +167,18 @@ class Customer360Projection:
             root: json.dumps([[m, versions[m]] for m in members])
             for root, members in groups.items()
         }
-        marks = ", ".join(["%s"] * len(wanted))
-        db.execute(
-            f"SELECT customer_id, streams, last_event_at FROM {self.table}"
-            f" WHERE customer_id IN ({marks})",
-            list(wanted),
-        )
-        written = {row["customer_id"]: row for row in db.fetchall()}
+        written = {}
+        if wanted:
+            db.execute(
+                f"SELECT customer_id, streams, last_event_at FROM {self.table}"
+                f" WHERE customer_id IN ({', '.join(['%s'] * len(wanted))})",
+                list(wanted),
+            )
+            written = {row["customer_id"]: row for row in db.fetchall()}
         changed = [root for root, streams in wanted.items()
                    if root not in written or written[root]["streams"] != streams]
-        rows, alerts = [], []
+        rows = [_marker(duplicate, root) for duplicate, root in markers]
+        alerts = []
         for root, (fold, whole) in self._folds_in_slices(changed, groups, versions):
             if fold.last_key is None:
                 continue
@@ -177,9 +191,8 @@ class Customer360Projection:
             document = view_document(view)
             document["merged_ids"] = groups[root][1:]
             rows.append(_row(root, None, view, wanted[root], document))
-            rows += [_row(duplicate, root, None, "merged", {"customer_id": duplicate,
-                                                            "merged_into": root})
-                     for duplicate in groups[root][1:]]
+            rows += [_marker(duplicate, root) for duplicate in groups[root][1:]
+                     if self.shard.owns(duplicate)]
         updates = ", ".join(f"{column} = excluded.{column}" for column in _COLUMNS[1:])
         db.executemany(
             f"INSERT INTO {self.table} ({', '.join(_COLUMNS)})"
@@ -309,8 +322,13 @@ class Customer360Projection:
         return db.fetchall()
 
     def drop_tables(self, db: SqlCursor) -> None:
-        for table in (self.table, self.identities.table):
+        for table in (self.table, *self._sibling_aliases):
             db.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _marker(duplicate: str, root: str) -> tuple[Any, ...]:
+    """The row of a duplicate merged into ``root``: searches leave it out, reads follow it."""
+    return _row(duplicate, root, None, "merged", {"customer_id": duplicate, "merged_into": root})
 
 
 def _row(customer_id: str, merged_into: str | None, view: Customer360 | None, streams: str,

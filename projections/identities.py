@@ -6,7 +6,8 @@ Merges chain (a survivor may itself be merged later): a customer's *root* is the
 end of its chain, and the root's *group* is every id whose chain ends there.
 Facts stay filed under the id they were sent for; views read whole groups, so
 an unmerge needs no rewriting of history. The table is written by the customer
-360 projection, in its transactions. Groups stay within the limits of
+360 projection, in its transactions; with projector shards each shard keeps a copy
+of its own (``projections/shards.py``). Groups stay within the limits of
 ``domain/merges.py``, checked when a merge arrives; a chain past them (stored
 before the check existed) raises, and the fact that made it is set aside.
 """
@@ -25,11 +26,10 @@ class Identities:
     def __init__(self, views: ViewDatabase, table: str) -> None:
         self.table = views.table(table)
 
-    def create_table_statement(self) -> str:
-        return (
-            f"CREATE TABLE IF NOT EXISTS {self.table} ("
-            " duplicate_id TEXT PRIMARY KEY, survivor_id TEXT NOT NULL)"
-        )
+    @staticmethod
+    def create_statement(table: str) -> str:
+        return (f"CREATE TABLE IF NOT EXISTS {table} ("
+                " duplicate_id TEXT PRIMARY KEY, survivor_id TEXT NOT NULL)")
 
     def groups(self, db: SqlCursor, customer_ids: Sequence[str]) -> dict[str, tuple[str, list[str]]]:
         """(root, group) of each id; one query when, as usual, none of them was ever merged."""

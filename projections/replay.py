@@ -42,7 +42,8 @@ def replay(catalog: ReadModelCatalog, names: str | Sequence[str], *, swap: bool 
     names = [names] if isinstance(names, str) else list(names)
     generations = {name: catalog.start_build(name) for name in names}
     projector = Projector(catalog.history, catalog.views,
-                          [catalog.projection(name, g) for name, g in generations.items()],
+                          [shard for name, g in generations.items()
+                           for shard in catalog.every_shard(name, g)],
                           batch_size=batch_size)
     progress = Progress(", ".join(names), max(generations.values()),
                         total=catalog.history.recorder.max_notification_id() or 0,

@@ -26,6 +26,7 @@ from prometheus_client import Counter
 from domain.facts import CustomerFact
 from history.customer_history import CustomerHistory
 from projections.set_aside import SetAsideBook
+from projections.shards import Shard
 from storage.errors import RetryPacer, explain, is_data_fault
 from storage.views import SqlCursor, ViewDatabase
 
@@ -54,6 +55,7 @@ class ReadModel(Protocol):
     name: str
     topics: tuple[str, ...]  # stored topics it reads (optional attribute); empty: every fact
     reads_personal_data: bool  # optional attribute, default True; False: personal fields null
+    customers: Shard | None  # optional: only facts of this shard's customers (skipped undecoded)
 
     def create_tables(self, views: ViewDatabase) -> None: ...
 
@@ -243,21 +245,22 @@ class Projector:
 
     def _batches(self, notifications: Sequence[Notification], read_models: Sequence[ReadModel],
                  positions: dict[str, int]) -> dict[str, list[Positioned]]:
-        """Each model's facts: of its types (the rest are skipped before decoding; their
-        positions still count) and past its position, decoded once per personal-data need."""
+        """Each model's facts: of its types and customers (the rest are skipped before
+        decoding; their positions still count) and past its position, decoded once per
+        personal-data need."""
         batches: dict[str, list[Positioned]] = {}
         for personal in (True, False):
             group = [m for m in read_models if getattr(m, "reads_personal_data", True) is personal]
             if not group:
                 continue
-            topics = [set(getattr(m, "topics", ())) for m in group]
-            wanted = [n for n in notifications if any(not t or n.topic in t for t in topics)]
-            facts = self.history.facts_of(wanted, personal_data=personal)
-            for read_model, types in zip(group, topics, strict=True):
+            wants = [_wanted(m) for m in group]
+            notes = [n for n in notifications if any(w(n) for w in wants)]
+            facts = self.history.facts_of(notes, personal_data=personal)
+            for read_model, want in zip(group, wants, strict=True):
                 after = positions[read_model.name]
                 batches[read_model.name] = [
-                    Positioned(n.id, fact) for n, fact in zip(wanted, facts, strict=True)
-                    if n.id > after and (not types or n.topic in types)
+                    Positioned(n.id, fact) for n, fact in zip(notes, facts, strict=True)
+                    if n.id > after and want(n)
                 ]
         return batches
 
@@ -277,6 +280,17 @@ class Projector:
         """Raise ``ProjectionFailed`` if a read model is left out after failing a batch."""
         if self._failed:
             raise ProjectionFailed(f"{', '.join(sorted(self._failed))} failed a batch (logged)")
+
+
+def _wanted(read_model: ReadModel) -> Callable[[Notification], bool]:
+    """Whether ``read_model`` takes a stored event, judged from its topic and stream alone."""
+    topics = frozenset(getattr(read_model, "topics", ()))
+    shard: Shard | None = getattr(read_model, "customers", None)
+    if shard is None or shard.whole:
+        return (lambda n: n.topic in topics) if topics else (lambda n: True)
+    if not topics:
+        return lambda n: shard.owns_stream(n.originator_id)
+    return lambda n: n.topic in topics and shard.owns_stream(n.originator_id)
 
 
 class ProjectionLoop:

@@ -56,6 +56,7 @@ class TimelineProjection:
         self.alert_book = alert_book
         self.generation = generation.number
         self.name = generation.tracking_name
+        self.customers = generation.shard  # rows are per customer: a shard writes its own
         self.table = views.table(generation.table("timeline_entries"))
 
     def create_tables(self, views: ViewDatabase) -> None:
@@ -80,7 +81,9 @@ class TimelineProjection:
         cursor.executemany(
             f"INSERT INTO {self.table} (customer_id, occurred_at, position, event_id,"
             " event_type, source, channel, time, summary, data)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            # A fact applied again (new shards starting from the first event) is one row.
+            " ON CONFLICT (customer_id, occurred_at, position) DO NOTHING",
             [
                 (
                     item.fact.customer_id,

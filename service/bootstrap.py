@@ -101,7 +101,7 @@ def build_views(settings: Settings, history: CustomerHistory) -> ViewDatabase:
 def build_catalog(
     settings: Settings, history: CustomerHistory, views: ViewDatabase
 ) -> ReadModelCatalog:
-    return ReadModelCatalog(history, views, settings.policies())
+    return ReadModelCatalog(history, views, settings.policies(), settings.shard())
 
 
 def build_projection_loop(settings: Settings, history: CustomerHistory, views: ViewDatabase,

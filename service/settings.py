@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.customer360 import FatiguePolicy, Policies
 from domain.loyalty import LoyaltyPolicy
 from domain.sla_policy import DEFAULT_POLICY_BOOK
+from projections.shards import Shard
 from service.sla_config import load_policy_book
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -118,6 +119,15 @@ class Settings(BaseSettings):
     projection_poll_seconds: float = Field(
         0.1, gt=0, description="Pause between store polls when a projection has caught up."
     )
+    projection_shards: int = Field(
+        1, ge=1, le=64, description="Projector processes the customers are split across "
+        "(each keeps the customers whose stream id falls in its shard; every process of a "
+        "deployment must say the same). Changing it needs fresh views: `crm-timeline replay`."
+    )
+    projection_shard: int = Field(
+        0, ge=0, description="Which shard this `project` process keeps: 0 to "
+        "CRM_PROJECTION_SHARDS - 1."
+    )
     projections: str = Field(
         "all",
         pattern=r"^[a-z0-9_]+(,[a-z0-9_]+)*$",
@@ -200,6 +210,17 @@ class Settings(BaseSettings):
             if not host or not port.isdigit():
                 raise ValueError(f"expected host:port[,host:port...], got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _shard_in_range(self) -> Settings:
+        if self.projection_shard >= self.projection_shards:
+            raise ValueError(f"CRM_PROJECTION_SHARD={self.projection_shard} is not one of the "
+                             f"CRM_PROJECTION_SHARDS={self.projection_shards} shards "
+                             f"(0 to {self.projection_shards - 1})")
+        return self
+
+    def shard(self) -> Shard:
+        return Shard(self.projection_shard, self.projection_shards)
 
     @model_validator(mode="after")
     def _kafka_security(self) -> Settings:

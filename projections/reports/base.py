@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import orjson
@@ -106,6 +107,7 @@ class Report(ABC):
     title: ClassVar[str]
     reads: ClassVar[frozenset[str]]  # wire types, e.g. {"crm.order.placed"}
     columns: ClassVar[tuple[str, ...]]  # the order of columns in JSON and CSV output
+    amounts: ClassVar[frozenset[str]] = frozenset()  # columns of decimal strings that add up
 
     @abstractmethod
     def fold(self, rows: ReportRows, fact: CustomerFact) -> None:
@@ -123,23 +125,45 @@ class Report(ABC):
         """Stored rows as readers see them (derived columns such as shares); default as is."""
         return rows
 
+    def combine(self, partials: list[Doc]) -> Doc:
+        """One row from projector shards' rows of one key (each counted its own customers):
+        numbers add up, as do the decimal strings named in ``amounts``; nested objects
+        combine key by key; other values are the row's key columns, equal in every shard.
+        A report with other kinds of column overrides this."""
+        combined = dict(partials[0])
+        for partial in partials[1:]:
+            for key, value in partial.items():
+                if key in self.amounts and key in combined:
+                    combined[key] = str(Decimal(combined[key]) + Decimal(value))
+                else:
+                    combined[key] = _add(combined.get(key), value)
+        return combined
+
 
 class ReportProjection:
-    """Runs a report as a read model: one generation's tables and tracking name."""
+    """Runs a report as a read model: one generation's tables and tracking name.
+
+    With projector shards each shard folds its own customers into rows of its own
+    (partials); readers combine the shards' rows of each key (``Report.combine``)."""
 
     def __init__(self, report: Report, views: ViewDatabase, generation: Generation) -> None:
         self.report = report
         self.generation = generation.number
         self.name = generation.tracking_name
-        self.rows_table = views.table(generation.table(f"report_{report.name}"))
-        self.memory_table = views.table(generation.table(f"report_{report.name}_memory"))
+        self.customers = generation.shard
         self.topics = tuple(sorted(stored_topic(t) for t in report.reads))
         self.reads_personal_data = False
+        self._tables = {
+            g.shard: (views.table(g.shard_table(f"report_{report.name}")),
+                      views.table(g.shard_table(f"report_{report.name}_memory")))
+            for g in generation.siblings()
+        }
+        self.rows_table, self.memory_table = self._tables[generation.shard]
 
     def create_tables(self, views: ViewDatabase) -> None:
         views.create_tables([
             f"CREATE TABLE IF NOT EXISTS {table} (row_key TEXT PRIMARY KEY, doc TEXT NOT NULL)"
-            for table in (self.rows_table, self.memory_table)
+            for tables in self._tables.values() for table in tables
         ])
 
     def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None:
@@ -151,12 +175,33 @@ class ReportProjection:
         rows.flush()
 
     def read(self, db: SqlCursor) -> list[Doc]:
-        db.execute(f"SELECT row_key, doc FROM {self.rows_table} ORDER BY row_key")
-        return self.report.finish([orjson.loads(row["doc"]) for row in db.fetchall()])
+        """Every row, the shards' partials of each key combined, in row key order."""
+        partials: dict[str, list[Doc]] = {}
+        for rows_table, _ in self._tables.values():
+            db.execute(f"SELECT row_key, doc FROM {rows_table}")
+            for row in db.fetchall():
+                partials.setdefault(row["row_key"], []).append(orjson.loads(row["doc"]))
+        return self.report.finish([
+            docs[0] if len(docs) == 1 else self.report.combine(docs)
+            for _, docs in sorted(partials.items())
+        ])
 
     def drop_tables(self, db: SqlCursor) -> None:
-        for table in (self.rows_table, self.memory_table):
+        for table in (table for tables in self._tables.values() for table in tables):
             db.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _add(a: Any, b: Any) -> Any:
+    if a is None or b is None:
+        return b if a is None else a
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {key: _add(a.get(key), b.get(key)) for key in {**a, **b}}
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
+        return a + b
+    if a == b:
+        return a
+    raise ValueError(f"shard partials {a!r} and {b!r} cannot be combined: the report needs "
+                     "a combine() of its own")
 
 
 def month_of(fact: CustomerFact) -> str:

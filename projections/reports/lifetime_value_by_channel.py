@@ -17,6 +17,7 @@ class LifetimeValueByChannel(Report):
     reads = frozenset({"crm.account.opened", "crm.order.placed", "crm.order.cancelled",
                        "crm.order.refunded"})
     columns = ("channel", "currency", "customers", "lifetime_value", "per_customer")
+    amounts = frozenset({"lifetime_value"})
 
     def memory_keys(self, fact: CustomerFact) -> tuple[str, ...]:
         if fact.event_type == "crm.account.opened":

@@ -22,12 +22,15 @@ pytestmark = pytest.mark.integration
 EXPECTED = {
     "ingest.py": ["ingest: crm-timeline consume", "ingest against COPY",
                   "exactly once", "consumer peak RSS"],
-    "project.py": ["project: crm-timeline project", "projector peak RSS"],
+    "project.py": ["project (one projector): crm-timeline project",
+                   "project (2 shards): crm-timeline project", "projector peak RSS"],
     "replay.py": ["replay: the 4 reports"],
     "timeline_reads.py": ["timeline reads: p99", "timeline reads: p50",
                           "timeline reads: achieved rate"],
     "freshness.py": ["freshness: p99", "freshness: p50", "achieved publish rate"],
 }
+#: script -> arguments beyond --smoke
+ARGUMENTS = {"project.py": ["--shards", "1,2"]}
 NUMBER = re.compile(r"-?[0-9][0-9,]*(\.[0-9]+)?")
 
 
@@ -47,7 +50,8 @@ def figures(output: str) -> dict[str, tuple[float, str]]:
 @pytest.mark.parametrize("script", list(EXPECTED))
 def test_benchmark_smoke(script: str) -> None:
     result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "bench" / script), "--smoke"],
+        [sys.executable, str(REPO_ROOT / "bench" / script), "--smoke",
+         *ARGUMENTS.get(script, [])],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=150,
     )
     assert result.returncode == 0, f"{script} failed:\n{result.stdout}\n{result.stderr[-3000:]}"

@@ -65,14 +65,15 @@ class ServiceUnderTest:
         self._producer: KafkaProducer | None = None
 
     # processes -----------------------------------------------------------
-    def start(self, command: str, *, name: str | None = None) -> subprocess.Popen[bytes]:
-        """Run ``crm-timeline command``; ``name`` tells two of one command apart (default:
-        the command), for ``kill`` and the log file."""
+    def start(self, command: str, *, name: str | None = None,
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Run ``crm-timeline command``, with ``env`` beyond the service's; ``name`` tells two
+        of one command apart (default: the command), for ``kill`` and the log file."""
         name = name or command
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(
             [sys.executable, "-m", "service.cli", command],
-            env={**os.environ, **self.env},
+            env={**os.environ, **self.env, **(env or {})},
             cwd=REPO_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
