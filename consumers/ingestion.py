@@ -114,7 +114,12 @@ class Ingestion:
         log.info("ingesting %s", ", ".join(self.topics))
         try:
             while not stop.is_set():
-                records = self._fetched(consumer.consume(self.batch_size, timeout=0.5))
+                # Wait for one message, then take what else is fetched already: a batch is
+                # what arrived while the last was stored, never a wait to fill it.
+                messages = consumer.consume(1, timeout=0.5)
+                if messages and self.batch_size > 1:
+                    messages += consumer.consume(self.batch_size - 1, timeout=0)
+                records = self._fetched(messages)
                 if records:
                     self._ingest(consumer, records)
         finally:

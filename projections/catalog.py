@@ -110,13 +110,16 @@ class ReadModelCatalog:
 
     def chosen(self, selection: str) -> list[str]:
         """The names ``selection`` picks (``CRM_PROJECTIONS``: ``all``, or names separated by
-        commas); ``UnknownReadModel`` names what it does not know."""
+        commas; ``-name`` leaves one out, as in ``all,-timeline``); ``UnknownReadModel``
+        names what it does not know."""
         wanted = selection.split(",")
-        unknown = [n for n in wanted if n != "all" and n not in self._entries]
+        unknown = [n for n in wanted if n.removeprefix("-") not in {"all", *self._entries}]
         if unknown:
             raise UnknownReadModel(f"no read model called {', '.join(unknown)}; known: all, "
-                                   f"{', '.join(self._entries)}")
-        return self.names if "all" in wanted else [n for n in self.names if n in wanted]
+                                   f"{', '.join(self._entries)} (-name leaves one out)")
+        left_out = {n[1:] for n in wanted if n.startswith("-")}
+        picked = self.names if "all" in wanted else [n for n in self.names if n in wanted]
+        return [n for n in picked if n not in left_out]
 
     # --- generations -------------------------------------------------------------------
 

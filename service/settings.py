@@ -130,10 +130,10 @@ class Settings(BaseSettings):
     )
     projections: str = Field(
         "all",
-        pattern=r"^[a-z0-9_]+(,[a-z0-9_]+)*$",
+        pattern=r"^-?[a-z0-9_]+(,-?[a-z0-9_]+)*$",
         description="Read models this `project` process keeps: all, or names separated by "
-        "commas (timeline, customer360, complaint_sla, a report's name); run several "
-        "processes with disjoint sets to use more cores.",
+        "commas (timeline, customer360, complaint_sla, a report's name), -name leaving one "
+        "out (all,-timeline); run several processes with disjoint sets to use more cores.",
     )
 
     loyalty_base_currency: str = Field(

@@ -115,3 +115,12 @@ def test_with_the_others_the_timeline_follows_in_a_loop_of_its_own(desk: Desk) -
         stop.set()
         for thread in threads:
             thread.join()
+
+
+def test_all_but_the_timeline_leaves_the_timeline_to_another_process(desk: Desk) -> None:
+    """CRM_PROJECTIONS=all,-timeline (the second projector of `up` and the compose file)."""
+    catalog = desk.catalog
+    assert catalog.chosen("all,-timeline") == [n for n in catalog.names if n != "timeline"]
+    assert catalog.chosen("timeline,customer360,-customer360") == ["timeline"]
+    with pytest.raises(KeyError, match="no read model called -timelines"):
+        catalog.chosen("all,-timelines")
