@@ -61,6 +61,8 @@ class ReadModel(Protocol):
 
     def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None: ...
 
+    # Optional: ``committed()``, called once the transaction of the last ``apply`` committed.
+
 
 #: How often a projector looks for set-aside facts an operator asked to retry.
 RETRY_CHECK_SECONDS = 2.0
@@ -150,6 +152,7 @@ class Projector:
                 for read_model in due:
                     read_model.apply(cursor, batches[read_model.name])
             for read_model in due:
+                _committed(read_model)
                 self._succeeded(read_model, len(batches[read_model.name]))
         except Exception as together:
             if len(due) > 1:
@@ -198,6 +201,7 @@ class Projector:
     def _write(self, read_model: ReadModel, batch: Sequence[Positioned], last: int) -> None:
         with self.views.write(Tracking(read_model.name, last)) as cursor:
             read_model.apply(cursor, batch)
+        _committed(read_model)
         if batch:
             self._set_aside_in_a_row.pop(read_model.name, None)
 
@@ -253,15 +257,19 @@ class Projector:
             group = [m for m in read_models if getattr(m, "reads_personal_data", True) is personal]
             if not group:
                 continue
-            wants = [_wanted(m) for m in group]
-            notes = [n for n in notifications if any(w(n) for w in wants)]
+            takes = [_takes(m) for m in group]
+            owned = {shard: {n.id for n in notifications if shard.owns_stream(n.originator_id)}
+                     for _, shard in takes if shard is not None}
+            chosen = [{n.id for n in notifications
+                       if (topics is None or n.topic in topics)
+                       and (shard is None or n.id in owned[shard])} for topics, shard in takes]
+            notes = [n for n in notifications if any(n.id in ids for ids in chosen)]
             facts = self.history.facts_of(notes, personal_data=personal)
-            for read_model, want in zip(group, wants, strict=True):
+            items = [Positioned(n.id, fact) for n, fact in zip(notes, facts, strict=True)]
+            for read_model, ids in zip(group, chosen, strict=True):
                 after = positions[read_model.name]
-                batches[read_model.name] = [
-                    Positioned(n.id, fact) for n, fact in zip(notes, facts, strict=True)
-                    if n.id > after and want(n)
-                ]
+                batches[read_model.name] = [item for item in items
+                                            if item.position > after and item.position in ids]
         return batches
 
     def catch_up(self) -> int:
@@ -282,15 +290,20 @@ class Projector:
             raise ProjectionFailed(f"{', '.join(sorted(self._failed))} failed a batch (logged)")
 
 
-def _wanted(read_model: ReadModel) -> Callable[[Notification], bool]:
-    """Whether ``read_model`` takes a stored event, judged from its topic and stream alone."""
-    topics = frozenset(getattr(read_model, "topics", ()))
+def _committed(read_model: ReadModel) -> None:
+    """Tell a read model that keeps what it wrote (``committed``, optional) that its last
+    ``apply`` committed; a rolled-back one is never told."""
+    committed = getattr(read_model, "committed", None)
+    if committed is not None:
+        committed()
+
+
+def _takes(read_model: ReadModel) -> tuple[frozenset[str] | None, Shard | None]:
+    """What ``read_model`` takes of the stored events, judged without decoding them: the
+    topics (None: every one) and the shard of customers (None: every customer)."""
+    topics = frozenset(getattr(read_model, "topics", ())) or None
     shard: Shard | None = getattr(read_model, "customers", None)
-    if shard is None or shard.whole:
-        return (lambda n: n.topic in topics) if topics else (lambda n: True)
-    if not topics:
-        return lambda n: shard.owns_stream(n.originator_id)
-    return lambda n: n.topic in topics and shard.owns_stream(n.originator_id)
+    return topics, None if shard is None or shard.whole else shard
 
 
 class ProjectionLoop:

@@ -40,12 +40,16 @@ class ReportRows:
     report's rows are few aggregates; the memory its facts name, ``Report.memory_keys``),
     the rest on first use, and written back once."""
 
-    def __init__(self, db: SqlCursor, rows_table: str, memory_table: str) -> None:
+    def __init__(self, db: SqlCursor, rows_table: str, memory_table: str,
+                 rows: dict[str, Doc] | None = None) -> None:
+        """``rows``: every row as the table holds them, when the caller knows (then not read)."""
         self._db = db
         self._tables = {"rows": rows_table, "memory": memory_table}
         self._cache: dict[tuple[str, str], Doc | None] = {}
         self._dirty: set[tuple[str, str]] = set()
-        self._rows_loaded = False
+        self._rows_loaded = rows is not None
+        if rows is not None:
+            self._cache.update({("rows", key): doc for key, doc in rows.items()})
 
     def _get(self, kind: str, key: str) -> Doc | None:
         if (kind, key) not in self._cache and not (kind == "rows" and self._rows_loaded):
@@ -55,11 +59,13 @@ class ReportRows:
         return self._cache.get((kind, key))
 
     def load(self, memory_keys: set[str]) -> None:
-        """Fetch every row, and the memory under ``memory_keys`` (absent ones as None)."""
-        self._db.execute(f"SELECT row_key, doc FROM {self._tables['rows']}")
-        self._cache.update({("rows", row["row_key"]): orjson.loads(row["doc"])
-                            for row in self._db.fetchall()})
-        self._rows_loaded = True
+        """Fetch every row (unless given), and the memory under ``memory_keys`` (absent ones
+        as None)."""
+        if not self._rows_loaded:
+            self._db.execute(f"SELECT row_key, doc FROM {self._tables['rows']}")
+            self._cache.update({("rows", row["row_key"]): orjson.loads(row["doc"])
+                                for row in self._db.fetchall()})
+            self._rows_loaded = True
         keys = sorted(memory_keys)
         self._cache.update(dict.fromkeys((("memory", k) for k in keys), None))
         for start in range(0, len(keys), 500):  # SQLite's limit on bound parameters
@@ -84,6 +90,11 @@ class ReportRows:
     def remember(self, key: str, doc: Doc) -> None:
         self._cache[("memory", key)] = doc
         self._dirty.add(("memory", key))
+
+    def rows(self) -> dict[str, Doc]:
+        """Every row, as written by ``flush`` (after ``load``)."""
+        return {key: doc for (kind, key), doc in self._cache.items()
+                if kind == "rows" and doc is not None}
 
     def flush(self) -> None:
         for kind in ("rows", "memory"):
@@ -159,6 +170,8 @@ class ReportProjection:
             for g in generation.siblings()
         }
         self.rows_table, self.memory_table = self._tables[generation.shard]
+        self._written: dict[str, Doc] | None = None  # the rows as the last apply left them
+        self._committed: dict[str, Doc] | None = None  # ... once its transaction committed
 
     def create_tables(self, views: ViewDatabase) -> None:
         views.create_tables([
@@ -168,11 +181,19 @@ class ReportProjection:
 
     def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None:
         facts = [item.fact for item in batch if item.fact.event_type in self.report.reads]
-        rows = ReportRows(cursor, self.rows_table, self.memory_table)
+        rows = ReportRows(cursor, self.rows_table, self.memory_table, self._committed)
+        self._committed = self._written = None  # known again only once this batch commits
         rows.load({key for fact in facts for key in self.report.memory_keys(fact)})
         for fact in facts:
             self.report.fold(rows, fact)
         rows.flush()
+        self._written = rows.rows()
+
+    def committed(self) -> None:
+        """The projector committed the last ``apply``: its rows are the table's, so the next
+        batch need not read them all again. A batch rolled back never comes here; the
+        next one reads the table."""
+        self._committed, self._written = self._written, None
 
     def read(self, db: SqlCursor) -> list[Doc]:
         """Every row, the shards' partials of each key combined, in row key order."""

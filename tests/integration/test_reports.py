@@ -23,7 +23,7 @@ from generators import loadgen, sample
 from history.arrivals import Arrival
 from projections import replay
 from projections.catalog import CUSTOMER_360, TIMELINE
-from projections.runner import Projector
+from projections.runner import Positioned, Projector
 from service import bootstrap
 from service.settings import REPO_ROOT
 from tests.integration.conftest import Desk, ServiceUnderTest, wait_until
@@ -144,6 +144,25 @@ def test_reports_added_after_the_facts_are_built_by_replay_and_equal_plain_loops
     assert len(as_csv.text.splitlines()) == len(mix) + 1
     assert desk.client.get("/reports/contact_channel_mix?format=csv").text == as_csv.text
     assert desk.client.get("/reports/nope").status_code == 404
+
+
+def test_a_report_batch_rolled_back_is_not_kept_for_the_next_batch(desk: Desk) -> None:
+    """Reports keep their rows between batches only once a batch committed: rows a
+    rolled-back batch left in memory are never the start of the next."""
+    facts = [f for f in sample_facts(30) if f.event_type == "crm.contact.logged"]
+    desk.history.record([Arrival("test:feed", n, f) for n, f in enumerate(facts)])
+    mix = desk.loop.projector().read_models
+    report = next(m for m in mix if m.name == "report:contact_channel_mix")
+    notifications = desk.history.recorder.select_notifications(start=1, limit=len(facts))
+    batch = [Positioned(n.id, fact) for n, fact in zip(
+        notifications, desk.history.facts_of(notifications, personal_data=False), strict=True)]
+    with pytest.raises(RuntimeError, match="rolled back"), desk.views.write() as cursor:
+        report.apply(cursor, batch)
+        raise RuntimeError("rolled back")
+    desk.projector.catch_up()
+    counted = {(r["month"], r["channel"]): (r["inbound"], r["outbound"])
+               for r in desk.catalog.read("contact_channel_mix")}
+    assert counted == expected_channel_mix(facts)
 
 
 def test_a_replay_killed_halfway_resumes_and_ends_with_the_same_result(desk: Desk, store) -> None:
