@@ -8,6 +8,7 @@ the cost. Nothing reads the new notification ids back, so none are returned.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -67,6 +68,7 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
                          schema, self.letters_table),
         ]
         self._merges_name = f"{events_table_name}_merges"[:63]
+        self._schema_name = f"{events_table_name}_schema"[:63]  # the fingerprint of what is made
         self.merges_table = Identifier(self._merges_name)
         self.sql_create_statements += [
             SQL("CREATE TABLE IF NOT EXISTS {}.{} (duplicate_id text PRIMARY KEY,"
@@ -228,12 +230,33 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
         return None
 
     def create_table(self) -> None:
+        """Make the tables, indexes and functions, unless the schema already holds exactly
+        these (its fingerprint says so). A process starting beside running consumers
+        must not take their tables' locks: ``CREATE INDEX IF NOT EXISTS`` locks the table
+        before it looks, ``ALTER TABLE`` locks it outright, and the two can deadlock
+        with a consumer's insert."""
+        fingerprint = hashlib.sha256("\n".join(
+            s.as_string() for s in self.sql_create_statements).encode()).hexdigest()
+        marker = f'"{self.datastore.schema}"."{self._schema_name}"'
         with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._merges_exist, (marker,))
+            made = curs.fetchone()["found"]  # type: ignore[index]
+            if made:
+                curs.execute(f"SELECT fingerprint FROM {marker}")  # noqa: S608 - our identifier
+                made = [row["fingerprint"] for row in curs.fetchall()] == [fingerprint]
             curs.execute(self._merges_exist,
                          (f'"{self.datastore.schema}"."{self._merges_name}"',))
             existed = curs.fetchone()["found"]  # type: ignore[index]
-        super().create_table()
         self.merges_table_created = not existed
+        if made:
+            self.datastore.register_type_adapters()
+            return
+        super().create_table()
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(f"CREATE TABLE IF NOT EXISTS {marker} (fingerprint text NOT NULL)")
+            curs.execute(f"DELETE FROM {marker}")  # noqa: S608 - our identifier
+            curs.execute(f"INSERT INTO {marker} (fingerprint) VALUES (%s)",  # noqa: S608
+                         (fingerprint,))
 
     def sources_caught_up(self) -> dict[str, bool]:
         with self.datastore.transaction(commit=False) as curs:

@@ -128,3 +128,29 @@ def test_merge_pointers_of_whole_groups_are_read_from_any_member(
     recorder.write([], HistoryWrite(merges={"C-3": None}))
     assert recorder.merge_links(["C-1"]) == {"C-2": "C-1"}
     assert recorder.merge_links(["C-7"]) == {}
+
+
+def test_a_process_starting_beside_busy_consumers_takes_no_lock_on_their_tables(
+        postgres_store: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the schema is made, starting another process makes nothing again: it must not
+    queue behind (or deadlock with) a consumer holding the events table's lock."""
+    import threading
+
+    import psycopg
+
+    for name, value in postgres_store.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    bootstrap.build_history(settings).close()
+    with psycopg.connect(settings.postgres_dsn()) as consumer:
+        consumer.execute(f'SET search_path TO "{settings.postgres_schema}"')
+        consumer.execute("LOCK TABLE customerhistory_events, customerhistory_events_sources"
+                         " IN ACCESS EXCLUSIVE MODE")  # as if mid-insert, and more
+        started = threading.Event()
+
+        def start_another() -> None:
+            bootstrap.build_history(settings).close()
+            started.set()
+
+        threading.Thread(target=start_another, daemon=True).start()
+        assert started.wait(timeout=10), "a starting process waited for the consumer's lock"
