@@ -238,10 +238,15 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
         fingerprint = hashlib.sha256("\n".join(
             s.as_string() for s in self.sql_create_statements).encode()).hexdigest()
         marker = f'"{self.datastore.schema}"."{self._schema_name}"'
+        tables = [self.events_table_name, self.tracking_table_name, self._merges_name,
+                  *(f"{self.events_table_name}_{kind}"[:63]
+                    for kind in ("ids", "sources", "dead_letters", "keys"))]
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._merges_exist, (marker,))
+            curs.execute("SELECT bool_and(to_regclass(name) IS NOT NULL) AS found"
+                         " FROM unnest(%s::text[]) AS name",
+                         ([f'"{self.datastore.schema}"."{t}"' for t in [self._schema_name, *tables]],))
             made = curs.fetchone()["found"]  # type: ignore[index]
-            if made:
+            if made:  # every table is there, and made by these very statements
                 curs.execute(f"SELECT fingerprint FROM {marker}")  # noqa: S608 - our identifier
                 made = [row["fingerprint"] for row in curs.fetchall()] == [fingerprint]
             curs.execute(self._merges_exist,
