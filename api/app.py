@@ -8,6 +8,7 @@ from access.keys import KeyRing
 from api import alerts, console, customers, edge, ingest, operations, privacy, reports, timeline
 from api.deps import ReadSide
 from history.customer_history import CustomerHistory
+from predictions.model_book import ModelBook
 from projections.catalog import ReadModelCatalog
 from storage.views import ViewDatabase
 
@@ -31,7 +32,7 @@ def create_api(
         description="Read the memory of every customer: timelines of contacts, orders, "
         "complaints and account changes, as reported by upstream systems through Kafka.",
     )
-    api.state.read_side = ReadSide(history, catalog, page_size)
+    api.state.read_side = ReadSide(history, catalog, page_size, ModelBook(views))
     api.state.keys = KeyRing(views)
     api.state.publisher = publisher
     api.state.max_events_per_request = max_events_per_request

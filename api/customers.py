@@ -18,6 +18,8 @@ from api.access import requires
 from api.deps import ReadSide, read_side
 from api.params import CustomerId, QueryTime
 from domain.customer360 import CustomerFold, by_event_time
+from domain.facts import CustomerFact
+from predictions.fitting import churn_of
 from projections.customer360 import to_json, view_document
 from projections.paging import InvalidCursor
 from projections.set_aside import feed_each
@@ -39,9 +41,11 @@ def _as_of(as_of: datetime | None) -> datetime:
     return datetime.now(UTC) if as_of is None else as_of
 
 
-def _fold(side: ReadSide, customer_id: str, as_of: datetime) -> tuple[Any, list[str]]:
-    """The 360 of the customer's group as of ``as_of``; a fact the rules cannot take is left
-    out (the projection sets it aside and raises an alert), not answered with a 500."""
+def _fold(side: ReadSide, customer_id: str, as_of: datetime
+          ) -> tuple[Any, list[str], list[CustomerFact]]:
+    """The 360 of the customer's group as of ``as_of``, its members and their facts; a fact
+    the rules cannot take is left out (the projection sets it aside and raises an alert),
+    not answered with a 500."""
     root, members = side.group(customer_id)
     facts = side.facts(members)
     if not any(f.occurred_at <= as_of for f in facts):
@@ -51,14 +55,14 @@ def _fold(side: ReadSide, customer_id: str, as_of: datetime) -> tuple[Any, list[
     for fact, error in unfolded:
         log.warning("the 360 of %s leaves out fact %s: %s", printable(root),
                     printable(fact.event_id), explain(error))
-    return fold.view(as_of), members
+    return fold.view(as_of), members, facts
 
 
 @router.get("/customers/{customer_id:path}/loyalty")
 def customer_loyalty(customer_id: CustomerId, as_of: AsOf = None,
                      side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     """The loyalty score as of a moment, with R, F, M, E, base, penalty and tier."""
-    view, _ = _fold(side, customer_id, _as_of(as_of))
+    view, _, _ = _fold(side, customer_id, _as_of(as_of))
     return {"customer_id": view.customer_id, **to_json(view.loyalty)}
 
 
@@ -68,10 +72,12 @@ def customer_loyalty(customer_id: CustomerId, as_of: AsOf = None,
 def customer_360(customer_id: CustomerId, as_of: AsOf = None,
                  side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     """Profile, status, owner, consents, purchase pattern, complaints, contacts,
-    satisfaction, loyalty with its components, flags."""
-    view, members = _fold(side, customer_id, _as_of(as_of))
+    satisfaction, loyalty with its components, flags, and churn risk with its reasons."""
+    moment = _as_of(as_of)
+    view, members, facts = _fold(side, customer_id, moment)
     document = view_document(view)
     document["merged_ids"] = members[1:]
+    document["churn"] = churn_of(side.models, view.customer_id, facts, moment)
     if view.customer_id != customer_id:
         document["resolved_from"] = customer_id
     return document

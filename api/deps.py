@@ -9,6 +9,7 @@ from fastapi import Request
 from domain.customer360 import Policies
 from domain.facts import CustomerFact
 from history.customer_history import CustomerHistory
+from predictions.model_book import ModelBook
 from projections.alerts import AlertBook
 from projections.catalog import CUSTOMER_360, TIMELINE, ReadModelCatalog
 from projections.customer360 import Customer360Projection
@@ -23,6 +24,7 @@ class ReadSide:
     history: CustomerHistory
     catalog: ReadModelCatalog
     page_size: int
+    models: ModelBook
 
     @property
     def views(self) -> ViewDatabase:

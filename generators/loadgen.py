@@ -90,14 +90,20 @@ class _Customer:
     complaint: tuple[str, str] | None = None  # (complaint id, its last step)
     complaints: int = 0
     surveys: int = 0
+    leaves_at: datetime | None = None  # when it stops buying (``churn_mean_days``)
 
 
 class LoadGenerator:
     """Builds events (CloudEvent dicts) customer by customer; deterministic for a seed."""
 
-    def __init__(self, seed: int = 7) -> None:
+    def __init__(self, seed: int = 7, churn_mean_days: float | None = None) -> None:
+        """``churn_mean_days``: each customer stops buying after a time drawn from an
+        exponential of this mean from its opening (then its orders become contacts), the
+        truth ``bench/churn.py`` meets; None (the default): nobody stops."""
         self.seed = seed
         self.rng = random.Random(seed)
+        self.churn_mean_days = churn_mean_days
+        self._churn_rng = random.Random(seed + 99)  # the other draws stay those of the seed
         self.customers: dict[str, _Customer] = {}
         self._counter = itertools.count(1)
         self._mix_types = [t for t, _ in MIX]
@@ -115,6 +121,9 @@ class LoadGenerator:
         if event_type is None:
             pick = self.rng.random() * self._mix_cum[-1]
             event_type = self._mix_types[bisect.bisect_right(self._mix_cum, pick)]
+        if (event_type.startswith("crm.order.") and customer.leaves_at is not None
+                and at >= customer.leaves_at):
+            event_type = "crm.contact.logged"  # it has stopped buying
         event_type, data = self._data(customer, event_type)
         return self.envelope(customer_id, event_type, at, data)
 
@@ -138,6 +147,9 @@ class LoadGenerator:
         rng = self.rng
         country = rng.choice(list(COUNTRIES))
         self.customers[customer_id] = _Customer(customer_id, COUNTRIES[country], [])
+        if self.churn_mean_days is not None:
+            self.customers[customer_id].leaves_at = at + timedelta(
+                days=self._churn_rng.expovariate(1 / self.churn_mean_days))
         first, last = rng.choice(FIRST), rng.choice(LAST)
         digits = "".join(ch for ch in customer_id if ch.isalnum()).lower()
         return self.envelope(customer_id, "crm.account.opened", at, {
@@ -244,10 +256,12 @@ def events_of(
     seed: int = 7,
     now: datetime | None = None,
     span: timedelta = timedelta(days=365),
+    generator: LoadGenerator | None = None,
 ) -> Iterator[dict[str, Any]]:
     """One event per customer id in ``draws`` (that customer's next), in that order,
-    times rising evenly over ``span`` up to now."""
-    generator = LoadGenerator(seed)
+    times rising evenly over ``span`` up to now; from ``generator`` if given (to read its
+    customers' truth after), else a new one of ``seed``."""
+    generator = generator or LoadGenerator(seed)
     end = (now or datetime.now(UTC)) - timedelta(seconds=1)
     step = span / max(len(draws), 1)
     start = end - span

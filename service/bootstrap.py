@@ -23,6 +23,7 @@ from consumers.ingestion import Clock, Ingestion, utc_now
 from history.customer_history import CustomerHistory
 from operations.status import KafkaOffsets, ServiceStatus
 from outbox.relay import AlertRelay
+from predictions.model_book import ModelBook
 from projections.catalog import TIMELINE, LiveGenerations, ReadModelCatalog
 from projections.complaint_sla import ComplaintSlaProjection
 from projections.runner import ProjectionLoop
@@ -95,6 +96,7 @@ def build_views(settings: Settings, history: CustomerHistory) -> ViewDatabase:
     # Each takes the schema lock in its transaction (ViewDatabase.create_tables).
     build_catalog(settings, history, views).create_tables()
     KeyRing(views).create_tables()
+    ModelBook(views).create_tables()
     return views
 
 

@@ -5,13 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-from service.cli import deadletters, keys, publishing, rebuilding, running, set_aside, status
+from service.cli import (
+    deadletters,
+    keys,
+    models,
+    publishing,
+    rebuilding,
+    running,
+    set_aside,
+    status,
+)
 from service.logs import configure_logging
 from service.settings import SettingsError, load_settings
 from service.sla_config import SlaConfigError
 
 #: Each module adds its commands, in the order ``--help`` lists them.
-GROUPS = (running, publishing, rebuilding, keys, deadletters, set_aside, status)
+GROUPS = (running, publishing, rebuilding, models, keys, deadletters, set_aside, status)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,91 @@
+"""Fitting the models from the store's own history (``crm-timeline models fit``)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from domain.facts import CustomerFact, stored_topic
+from history.customer_history import CustomerHistory
+from predictions import churn
+from predictions.model_book import ModelBook
+
+CHURN = "churn"
+_ORDER_TOPICS = [stored_topic(t) for t in ("crm.order.placed", "crm.order.cancelled")]
+
+
+@dataclass(frozen=True)
+class Fitted:
+    version: int
+    fit: churn.Fit
+    classifier: churn.OrderClassifier
+    as_of: datetime
+
+
+def order_facts(history: CustomerHistory, *, batch: int = 5000,
+                on_progress: Callable[[int, int], None] | None = None
+                ) -> dict[str, list[CustomerFact]]:
+    """Every order fact in the store, by customer (no personal data is read)."""
+    by_customer: dict[str, list[CustomerFact]] = defaultdict(list)
+    last = history.recorder.max_notification_id() or 0
+    position = 0
+    while notifications := history.recorder.select_notifications(
+            start=position, limit=batch, topics=_ORDER_TOPICS, inclusive_of_start=False):
+        for fact in history.facts_of(notifications, personal_data=False):
+            by_customer[fact.customer_id].append(fact)
+        position = notifications[-1].id
+        if on_progress:
+            on_progress(position, last)
+    return by_customer
+
+
+def fit_churn(history: CustomerHistory, book: ModelBook, as_of: datetime | None = None,
+              on_progress: Callable[[int, int], None] | None = None) -> Fitted:
+    """Fit both churn models on the facts that happened and were recorded by ``as_of``
+    (default now) and keep them as a new version: BG/NBD on every customer as of then,
+    the classifier on every customer one horizon earlier against what each did next.
+    ``churn.NotEnoughHistory`` when the store holds too little."""
+    cut = as_of or datetime.now(UTC)
+    earlier = cut - timedelta(days=churn.HORIZON_DAYS)
+    facts_up_to = history.recorder.max_notification_id() or 0
+    orders = order_facts(history, on_progress=on_progress)
+    now = [h for customer, facts in orders.items()
+           if (h := churn.purchase_history(customer, facts, cut, known_at=cut)) is not None]
+    then = {customer: h for customer, facts in orders.items()
+            if (h := churn.purchase_history(customer, facts, earlier, known_at=cut)) is not None}
+    fit = churn.fit(now)
+    classifier = churn.train_classifier(
+        list(then.values()),
+        [churn.ordered_between(orders[c], earlier, cut, known_at=cut) for c in then])
+    version = book.record(CHURN, fitted_at=datetime.now(UTC), as_of=cut,
+                          facts_up_to=facts_up_to,
+                          parameters={"bgnbd": fit.model.as_dict(),
+                                      "classifier": classifier.as_dict()},
+                          summary={"model": "BG/NBD and logistic regression",
+                                   "customers": fit.customers,
+                                   "repeat_customers": fit.repeat_customers,
+                                   "trained_on": len(then),
+                                   "log_likelihood": round(fit.log_likelihood, 3)})
+    return Fitted(version, fit, classifier, cut)
+
+
+def churn_of(book: ModelBook, customer_id: str, facts: list[CustomerFact],
+             as_of: datetime) -> dict[str, object]:
+    """The 360's ``churn``: figures and reasons as of ``as_of``, with the model that gave
+    them, or why there are none."""
+    stored = book.latest(CHURN, known_at=as_of)
+    if stored is None:
+        return {"risk": None, "as_of": as_of.isoformat(),
+                "reasons": ["no churn model fitted on facts recorded by then "
+                            "(crm-timeline models fit churn)"]}
+    model = churn.ChurnModel(**stored.parameters["bgnbd"])
+    trained = stored.parameters["classifier"]
+    classifier = churn.OrderClassifier(tuple(trained["coefficients"]), trained["intercept"])
+    history = churn.purchase_history(customer_id, facts, as_of, known_at=as_of)
+    described = {"model": f"churn v{stored.version} (facts as of {stored.as_of})",
+                 "as_of": as_of.isoformat()}
+    if history is None:
+        return {"risk": None, **described, "reasons": ["no order yet: nothing to predict from"]}
+    return {**churn.explain(model, classifier, history), **described}
