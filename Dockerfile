@@ -16,6 +16,7 @@ COPY storage ./storage
 COPY schemas ./schemas
 COPY consumers ./consumers
 COPY projections ./projections
+COPY predictions ./predictions
 COPY api ./api
 COPY service ./service
 COPY outbox ./outbox

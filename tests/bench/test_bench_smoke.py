@@ -28,6 +28,8 @@ EXPECTED = {
     "timeline_reads.py": ["timeline reads: p99", "timeline reads: p50",
                           "timeline reads: achieved rate"],
     "freshness.py": ["freshness: p99", "freshness: p50", "achieved publish rate"],
+    "churn.py": ["churn back-test, the 360's risk", "churn back-test, naive rule",
+                 "churn back-test, oracle"],
 }
 #: script -> arguments beyond --smoke
 ARGUMENTS = {"project.py": ["--shards", "1,2"]}
