@@ -72,12 +72,15 @@ def customer_loyalty(customer_id: CustomerId, as_of: AsOf = None,
 def customer_360(customer_id: CustomerId, as_of: AsOf = None,
                  side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     """Profile, status, owner, consents, purchase pattern, complaints, contacts,
-    satisfaction, loyalty with its components, flags, and churn risk with its reasons."""
+    satisfaction, loyalty with its components, flags, churn risk with its reasons, and the
+    anomaly flags raised by then."""
     moment = _as_of(as_of)
     view, members, facts = _fold(side, customer_id, moment)
     document = view_document(view)
     document["merged_ids"] = members[1:]
     document["churn"] = churn_of(side.models, view.customer_id, facts, moment)
+    document["anomalies"] = [a for a in side.anomalies(members)
+                             if datetime.fromisoformat(str(a["raised_at"])) <= moment]
     if view.customer_id != customer_id:
         document["resolved_from"] = customer_id
     return document

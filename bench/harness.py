@@ -29,8 +29,6 @@ import psycopg
 from psycopg import sql
 
 from history.arrivals import Arrival
-from projections.catalog import COMPLAINT_SLA, CUSTOMER_360
-from projections.reports import report_classes
 from service.settings import REPO_ROOT, Settings, load_settings
 
 TOPIC_NAMES = ("contacts", "orders", "complaints", "accounts", "deadletter", "alerts")
@@ -51,7 +49,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # Every read model but the timeline: the usual second projector process.
-NOT_TIMELINE = ",".join([CUSTOMER_360, COMPLAINT_SLA, *report_classes()])
+NOT_TIMELINE = "all,-timeline"
 
 
 def add_projector_arguments(parser: argparse.ArgumentParser, default: str) -> None:

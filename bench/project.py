@@ -77,7 +77,8 @@ def catch_up(args: argparse.Namespace, shards: int) -> tuple[int, float, float, 
 
         views = bootstrap.build_views(settings, history)
         catalog = bootstrap.build_catalog(settings, history, views)
-        chosen = catalog.chosen(",".join(harness.projector_sets(args.projectors)))
+        chosen = [name for name in catalog.names
+                  if any(name in catalog.chosen(each) for each in harness.projector_sets(args.projectors))]
         names = [shard.name for name in chosen
                  for shard in catalog.every_shard(name, catalog.generations(name)[0])]
         projectors = run.spawn_projectors(args.projectors, args.nice, shards)

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.alerts import Alert
+from domain.anomalies import AnomalyPolicy
 from domain.complaints import Complaint, Verdict, record_complaint_fact
 from domain.facts import CustomerFact
 from domain.loyalty import LoyaltyInputs, LoyaltyPolicy, LoyaltyScore, NetOrder, loyalty_score
@@ -44,6 +45,7 @@ class Policies:
     loyalty: LoyaltyPolicy = LoyaltyPolicy()
     fatigue: FatiguePolicy = FatiguePolicy()
     sla: PolicyBook = DEFAULT_POLICY_BOOK
+    anomaly: AnomalyPolicy = AnomalyPolicy()
 
 
 @dataclass

@@ -4,8 +4,8 @@ Raising an alert inserts its row and its outbox message in the caller's
 transaction (the projection update that found it), both keyed by the alert's
 stable id with ``ON CONFLICT DO NOTHING``: an alert raised again (a re-applied
 batch, a replay of history) is neither stored nor queued twice, and an alert
-already published is never published again. SLA alerts also appear on the
-customer's timeline at the moment they happened: each carries the timeline type,
+already published is never published again. SLA and anomaly alerts also appear on
+the customer's timeline at the moment they happened: each carries the timeline type,
 summary and position the timeline reads them with (``projections/timeline.py``).
 """
 
@@ -21,11 +21,17 @@ from domain.alerts import Alert
 from storage.views import Row, SqlCursor, ViewDatabase, to_micros
 
 _SLA_HEADLINES = {"sla_breach": "SLA breached", "sla_at_risk": "SLA at risk"}
-_SLA_TIMELINE_TYPES = {"sla_breach": "crm.sla.breached", "sla_at_risk": "crm.sla.at_risk"}
+#: Alerts shown on the customer's timeline, at the moment they happened, as these types.
+_TIMELINE_TYPES = {"sla_breach": "crm.sla.breached", "sla_at_risk": "crm.sla.at_risk",
+                   "anomaly": "crm.anomaly.flagged"}
 
 
-def _sla_summary(alert: Alert) -> str:
+def _summary(alert: Alert) -> str | None:
     d = alert.details
+    if alert.kind == "anomaly":
+        return f"Flagged ({d['reason'].replace('_', ' ')}): {d['summary']}"
+    if alert.kind not in _SLA_HEADLINES:
+        return None
     deadline = d["deadline"].replace("_", " ")
     return (f"{_SLA_HEADLINES[alert.kind]}: {deadline} of complaint {d['complaint_id']} "
             f"due {d['due']} ({d['priority']} priority)")
@@ -79,8 +85,8 @@ class AlertBook:
             " VALUES (%s, %s, %s, %s, %s, 'open', %s, %s, %s, %s)"
             " ON CONFLICT (alert_id) DO NOTHING",
             [(a.alert_id, a.kind, a.customer_id, to_micros(a.raised_at), a.raised_at.isoformat(),
-              json.dumps(a.details, sort_keys=True), _SLA_TIMELINE_TYPES.get(a.kind),
-              _timeline_position(a.alert_id), _sla_summary(a) if a.kind in _SLA_HEADLINES else None)
+              json.dumps(a.details, sort_keys=True), _TIMELINE_TYPES.get(a.kind),
+              _timeline_position(a.alert_id), _summary(a))
              for a in alerts],
         )
         db.executemany(
@@ -91,12 +97,13 @@ class AlertBook:
         )
 
     def timeline_entries(self) -> str:
-        """The SELECT of SLA alerts as timeline rows (``projections/timeline.py`` reads them
-        in place): customer, time, position, id, type, source, channel, time text, summary,
-        details."""
+        """The SELECT of SLA and anomaly alerts as timeline rows (``projections/timeline.py``
+        reads them in place): customer, time, position, id, type, source, channel, time
+        text, summary, details."""
         return ("SELECT customer_id, raised_at, timeline_position, alert_id, timeline_type,"
-                f" 'crm-timeline/sla', NULL, raised_time, summary, details FROM {self.alerts}"
-                " WHERE timeline_type IS NOT NULL")
+                " CASE WHEN kind = 'anomaly' THEN 'crm-timeline/anomalies'"
+                " ELSE 'crm-timeline/sla' END, NULL, raised_time, summary, details"
+                f" FROM {self.alerts} WHERE timeline_type IS NOT NULL")
 
     def listing(self, db: SqlCursor, *, kind: str | None = None, status: str | None = None,
                 customer_id: str | None = None, limit: int = 100) -> list[Row]:

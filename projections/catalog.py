@@ -24,6 +24,7 @@ from typing import Any, Literal
 from domain.customer360 import Policies
 from history.customer_history import CustomerHistory
 from projections.alerts import AlertBook
+from projections.anomalies import AnomalyProjection
 from projections.complaint_sla import ComplaintSlaProjection
 from projections.customer360 import Customer360Projection
 from projections.generation import Generation
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 TIMELINE = "timeline"
 CUSTOMER_360 = "customer360"
 COMPLAINT_SLA = "complaint_sla"
+ANOMALIES = "anomalies"
 #: How long a swapped-out generation stays readable: readers look the live one up each second.
 RETIRE_AFTER_SECONDS = 5.0
 
@@ -85,6 +87,9 @@ class ReadModelCatalog:
                   lambda g: Customer360Projection(history, views, policies, g)),
             Entry(COMPLAINT_SLA, "Complaint SLA clocks", "read_model",
                   lambda g: ComplaintSlaProjection(history, views, policies.sla, g),
+                  rebuildable=False),
+            Entry(ANOMALIES, "Anomaly and fraud flags", "read_model",
+                  lambda g: AnomalyProjection(history, views, policies.anomaly, g),
                   rebuildable=False),
             *(Entry(name, report.title, "report",
                     lambda g, report=report: ReportProjection(report, views, g))  # type: ignore[misc]

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.anomalies import AnomalyPolicy
 from domain.customer360 import FatiguePolicy, Policies
 from domain.loyalty import LoyaltyPolicy
 from domain.sla_policy import DEFAULT_POLICY_BOOK
@@ -135,6 +136,21 @@ class Settings(BaseSettings):
         "commas (timeline, customer360, complaint_sla, a report's name), -name leaving one "
         "out (all,-timeline); run several processes with disjoint sets to use more cores.",
     )
+
+    anomaly_amount_mads: float = Field(
+        5.0, gt=0, description="An order this many robust deviations (scaled median absolute "
+        "deviation) above the customer's median order in its currency is flagged "
+        "(amount_outlier), if also 3 times that median.")
+    anomaly_burst_orders: int = Field(
+        3, ge=2, description="This many orders within CRM_ANOMALY_BURST_MINUTES are flagged "
+        "(order_burst).")
+    anomaly_burst_minutes: float = Field(10.0, gt=0, description="The window of an order burst.")
+    anomaly_refund_share: float = Field(
+        0.6, gt=0, le=1, description="Refunds on at least this share of at least 5 orders are "
+        "flagged (refund_heavy).")
+    anomaly_takeover_hours: float = Field(
+        24.0, gt=0, description="An order this soon after the e-mail or phone changed is "
+        "flagged (contact_change_then_order).")
 
     loyalty_base_currency: str = Field(
         "EUR", pattern=r"^[A-Z]{3}$", description="Currency of the loyalty score's monetary part."
@@ -278,6 +294,11 @@ class Settings(BaseSettings):
                 window=timedelta(days=self.fatigue_window_days),
             ),
             sla=load_policy_book(self.sla_policy_file) if self.sla_policy_file else DEFAULT_POLICY_BOOK,
+            anomaly=AnomalyPolicy(
+                amount_mads=self.anomaly_amount_mads, burst_orders=self.anomaly_burst_orders,
+                burst_minutes=self.anomaly_burst_minutes,
+                refund_share=self.anomaly_refund_share,
+                takeover_hours=self.anomaly_takeover_hours),
         )
 
     def topic_for(self, event_type: str) -> str:
