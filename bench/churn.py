@@ -121,7 +121,7 @@ def main() -> int:
         first = scores is model
         rows.append(harness.Row(
             f"churn back-test, {name}",
-            f"AUC {auc:.3f}, Brier {brier_score_loss(truth, scores):.4f}",
+            f"{auc:.3f} AUC, Brier {brier_score_loss(truth, scores):.4f}",
             f"naive AUC {naive_auc:.3f}" if first else "-",
             f"{auc / naive_auc:.2f}" if first else "-",
             "AUC above the naive rule's" if first else "-",

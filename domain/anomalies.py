@@ -46,7 +46,7 @@ class AnomalyPolicy:
     burst_minutes: float = 10.0
     refund_share: float = 0.6
     refund_min_orders: int = 5
-    takeover_hours: float = 24.0
+    takeover_hours: float = 2.0
 
 
 def _amount(fact: CustomerFact) -> Decimal | None:

@@ -91,6 +91,7 @@ class _Customer:
     complaints: int = 0
     surveys: int = 0
     leaves_at: datetime | None = None  # when it stops buying (``churn_mean_days``)
+    placed: int = 0  # orders placed so far
 
 
 class LoadGenerator:
@@ -165,7 +166,8 @@ class LoadGenerator:
     def _data(self, c: _Customer, event_type: str) -> tuple[str, dict[str, Any]]:
         rng = self.rng
         if event_type == "crm.order.placed":
-            order_id = f"O-{c.id}-{len(c.orders) + 1}"
+            c.placed += 1  # order ids stay unique, though only recent orders are remembered
+            order_id = f"O-{c.id}-{c.placed}"
             items = [{"sku": sku, "name": name, "quantity": rng.randint(1, 3), "unit_price": price}
                      for sku, name, price in rng.sample(CATALOG, rng.randint(1, 3))]
             amount = sum(Decimal(i["unit_price"]) * i["quantity"] for i in items)

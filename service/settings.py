@@ -149,7 +149,7 @@ class Settings(BaseSettings):
         0.6, gt=0, le=1, description="Refunds on at least this share of at least 5 orders are "
         "flagged (refund_heavy).")
     anomaly_takeover_hours: float = Field(
-        24.0, gt=0, description="An order this soon after the e-mail or phone changed is "
+        2.0, gt=0, description="An order this soon after the e-mail or phone changed is "
         "flagged (contact_change_then_order).")
 
     loyalty_base_currency: str = Field(

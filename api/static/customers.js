@@ -146,6 +146,20 @@ function section(title, content) {
   return el("section", { class: "card", "aria-label": title }, el("h3", {}, title), content);
 }
 
+/** The churn figures with the reasons an agent can repeat, or why there are none. */
+function churnFacts(churn) {
+  const percent = (p) => (p === null || p === undefined ? "—" : `${Math.round(p * 100)} %`);
+  if (churn.risk === null || churn.risk === undefined) {
+    return el("p", {}, (churn.reasons || []).join("; ") || "No churn figures.");
+  }
+  return el("div", {}, facts([
+    ["Risk of no order in 90 days", `${percent(churn.risk)} (${churn.level})`],
+    ["Still buying (BG/NBD)", percent(churn.p_alive)],
+    ["Orders expected in 90 days", churn.expected_orders_90d],
+    ["Model", churn.model],
+  ]), el("ul", {}, (churn.reasons || []).map((r) => el("li", {}, r))));
+}
+
 function renderCard(view) {
   const p = view.profile || {};
   $("#customer-title").textContent = `${p.name ?? "(erased)"} — ${view.customer_id}`;
@@ -178,9 +192,14 @@ function renderCard(view) {
       ["R — recency", l.recency], ["F — frequency", l.frequency], ["M — monetary", l.monetary],
       ["E — engagement", l.engagement], ["Base", l.base], ["Penalty", l.penalty],
     ])),
-    section("Flags", raisedFlags.length
-      ? el("ul", { class: "flags" }, raisedFlags.map((f) => el("li", { class: "flag" }, f.replaceAll("_", " "))))
+    section("Flags", raisedFlags.length || (view.anomalies || []).length
+      ? el("ul", { class: "flags" }, [
+        ...raisedFlags.map((f) => el("li", { class: "flag" }, f.replaceAll("_", " "))),
+        ...(view.anomalies || []).map((a) => el("li", { class: "flag" },
+          `${a.reason.replaceAll("_", " ")}: ${a.summary} (${time(a.raised_at)}, ${a.status})`)),
+      ])
       : el("p", {}, "No flags raised.")),
+    section("Churn risk", churnFacts(view.churn || {})),
     section("Purchase pattern", facts([
       ["Orders", o.count], ["Lifetime value", o.lifetime_value],
       ["Average order", o.average_order_value], ["First order", time(o.first_order_time)],

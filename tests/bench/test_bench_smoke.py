@@ -30,6 +30,9 @@ EXPECTED = {
     "freshness.py": ["freshness: p99", "freshness: p50", "achieved publish rate"],
     "churn.py": ["churn back-test, the 360's risk", "churn back-test, naive rule",
                  "churn back-test, oracle"],
+    "anomalies.py": ["anomalies: amount_outlier", "anomalies: order_burst",
+                     "anomalies: refund_heavy", "anomalies: contact_change_then_order",
+                     "anomalies: the read model alone"],
 }
 #: script -> arguments beyond --smoke
 ARGUMENTS = {"project.py": ["--shards", "1,2"]}

@@ -79,12 +79,12 @@ def test_refunds_on_most_orders_are_flagged_when_the_share_is_reached() -> None:
 
 def test_an_order_soon_after_the_email_or_phone_changed_is_flagged_once() -> None:
     changed = fact("crm.account.updated", T, changes={"email": "new@example.org", "city": "Köln"})
-    within = placed(T + timedelta(hours=24), "O-1")
-    (alert,) = anomalies("C-1", [changed, within, placed(T + timedelta(hours=25), "O-2")])
+    within = placed(T + timedelta(hours=2), "O-1")  # the default window: 2 hours
+    (alert,) = anomalies("C-1", [changed, within, placed(T + timedelta(hours=2.5), "O-2")])
     assert alert.details["reason"] == "contact_change_then_order"
-    assert alert.details["changed"] == ["email"] and alert.details["hours"] == 24
-    assert alert.details["summary"] == "email changed, then an order 24.0 hours later"
-    assert reasons([changed, placed(T + timedelta(hours=24, seconds=1), "O-3")]) == []
+    assert alert.details["changed"] == ["email"] and alert.details["hours"] == 2
+    assert alert.details["summary"] == "email changed, then an order 2.0 hours later"
+    assert reasons([changed, placed(T + timedelta(hours=2, seconds=1), "O-3")]) == []
     city_only = fact("crm.account.updated", T, changes={"city": "Bonn"})
     assert reasons([city_only, placed(T + MINUTE, "O-4")]) == []
     assert [r for r, _ in reasons([changed, placed(T + MINUTE, "O-5")],
