@@ -1,18 +1,14 @@
 """Churn risk: whether a customer has stopped buying, from their purchase history alone.
 
-Two models, both fitted from the store's own history. BG/NBD (Fader, Hardie & Lee,
-"Counting your customers the easy way", 2005) is made for non-contractual purchases: nobody cancels, they just stop. While
+The model is BG/NBD (Fader, Hardie & Lee, "Counting your customers the easy way",
+2005), made for non-contractual purchases: nobody cancels, they just stop. While
 active, a customer buys at their own rate (gamma across customers); after each
 purchase they may drop out for good (beta across customers). Three figures of a
 customer's history are enough: repeat purchases ``x``, the age of the last one
 ``t_x`` and the customer's age ``T`` (days from the first purchase). Its four
 parameters are fitted to every customer at once by maximum likelihood with
-scipy's optimiser and special functions; it gives ``p_alive`` and the expected
-orders. The risk shown first is a logistic regression (scikit-learn) on the same
-figures, trained on the customers as of one horizon before the cut against what they
-did next: on the load generator's churn it ranks customers better than BG/NBD, whose
-assumption (a customer drops out only right after a purchase) the data need not meet
-(``python bench/churn.py`` prints both, beside the naive rule and the truth).
+scipy's optimiser and special functions (``python bench/churn.py`` back-tests it
+beside the naive rule and the load generator's truth).
 
 A purchase day is a calendar day (UTC) with an order placed and not cancelled.
 Everything is *as of* a moment: only facts that happened and were recorded by
@@ -170,53 +166,6 @@ def fit(histories: Sequence[PurchaseHistory]) -> Fit:
                repeat, -float(found.fun))
 
 
-FEATURES = ("log(1 + repeat order days)", "log(1 + days since the last order)",
-            "log(1 + days since the first order)", "log(order days per day)")
-
-
-def features(h: PurchaseHistory) -> list[float]:
-    return [math.log1p(h.frequency), math.log1p(h.days_since_last), math.log1p(h.age),
-            math.log((h.frequency + 1) / (h.age + 1))]
-
-
-@dataclass(frozen=True)
-class OrderClassifier:
-    """P(an order within ``HORIZON_DAYS``) from ``features``: a logistic regression trained
-    on the customers as of one horizon before the cut, against what they did next."""
-
-    coefficients: tuple[float, ...]
-    intercept: float
-
-    def p_order_within(self, h: PurchaseHistory) -> float:
-        z = self.intercept + sum(c * f for c, f in zip(self.coefficients, features(h), strict=True))
-        return 1.0 / (1.0 + math.exp(-z))
-
-    def as_dict(self) -> dict[str, object]:
-        return {"features": list(FEATURES), "coefficients": list(self.coefficients),
-                "intercept": self.intercept}
-
-
-#: Customers on each side (ordered next, or not) the classifier needs.
-MIN_OUTCOMES = 10
-
-
-def train_classifier(histories: Sequence[PurchaseHistory], ordered: Sequence[bool]
-                     ) -> OrderClassifier:
-    """Fit on past moments: ``histories`` as of one horizon before the cut, ``ordered``
-    whether each then ordered within the horizon (both before the cut)."""
-    from sklearn.linear_model import LogisticRegression
-
-    positives = sum(ordered)
-    if min(positives, len(ordered) - positives) < MIN_OUTCOMES:
-        raise NotEnoughHistory(
-            f"of {len(ordered)} customers {positives} ordered in the {HORIZON_DAYS} days "
-            f"before the cut: training needs {MIN_OUTCOMES} who did and {MIN_OUTCOMES} "
-            "who did not")
-    fitted = LogisticRegression(max_iter=1000).fit(
-        np.array([features(h) for h in histories]), np.array(ordered))
-    return OrderClassifier(tuple(float(c) for c in fitted.coef_[0]), float(fitted.intercept_[0]))
-
-
 def ordered_between(facts: Iterable[CustomerFact], after: datetime, until: datetime, *,
                     known_at: datetime | None) -> bool:
     """Whether an order was placed in (``after``, ``until``], as recorded by ``known_at``."""
@@ -224,13 +173,12 @@ def ordered_between(facts: Iterable[CustomerFact], after: datetime, until: datet
                and (known_at is None or f.timestamp <= known_at) for f in facts)
 
 
-def explain(model: ChurnModel, classifier: OrderClassifier,
-            h: PurchaseHistory) -> dict[str, object]:
+def explain(model: ChurnModel, h: PurchaseHistory) -> dict[str, object]:
     """The 360's churn figures for one customer, with the reasons in words an agent can
-    repeat to the customer. ``risk`` is the chance of no order in the next 90 days (the
-    classifier's, the better of the two in the back-test); ``p_alive`` and
-    ``expected_orders_90d`` are BG/NBD's."""
-    p_order = classifier.p_order_within(h)
+    repeat to the customer. ``risk`` is the chance of no order in the next 90 days: in
+    the back-test it ranks customers better than ``1 - p_alive``, which is 1 for every
+    customer who has bought once (BG/NBD lets a customer drop out only after a repeat)."""
+    p_order = model.p_order_within(h)
     risk = 1.0 - p_order
     last = round(h.days_since_last)
     if h.interval is None:

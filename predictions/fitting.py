@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from domain.facts import CustomerFact, stored_topic
 from history.customer_history import CustomerHistory
@@ -20,7 +20,6 @@ _ORDER_TOPICS = [stored_topic(t) for t in ("crm.order.placed", "crm.order.cancel
 class Fitted:
     version: int
     fit: churn.Fit
-    classifier: churn.OrderClassifier
     as_of: datetime
 
 
@@ -43,32 +42,20 @@ def order_facts(history: CustomerHistory, *, batch: int = 5000,
 
 def fit_churn(history: CustomerHistory, book: ModelBook, as_of: datetime | None = None,
               on_progress: Callable[[int, int], None] | None = None) -> Fitted:
-    """Fit both churn models on the facts that happened and were recorded by ``as_of``
-    (default now) and keep them as a new version: BG/NBD on every customer as of then,
-    the classifier on every customer one horizon earlier against what each did next.
-    ``churn.NotEnoughHistory`` when the store holds too little."""
+    """Fit BG/NBD on every customer's purchases that happened and were recorded by
+    ``as_of`` (default now) and keep it as a new version. ``churn.NotEnoughHistory``
+    when the store holds too little."""
     cut = as_of or datetime.now(UTC)
-    earlier = cut - timedelta(days=churn.HORIZON_DAYS)
     facts_up_to = history.recorder.max_notification_id() or 0
-    orders = order_facts(history, on_progress=on_progress)
-    now = [h for customer, facts in orders.items()
-           if (h := churn.purchase_history(customer, facts, cut, known_at=cut)) is not None]
-    then = {customer: h for customer, facts in orders.items()
-            if (h := churn.purchase_history(customer, facts, earlier, known_at=cut)) is not None}
-    fit = churn.fit(now)
-    classifier = churn.train_classifier(
-        list(then.values()),
-        [churn.ordered_between(orders[c], earlier, cut, known_at=cut) for c in then])
+    histories = [h for customer, facts in order_facts(history, on_progress=on_progress).items()
+                 if (h := churn.purchase_history(customer, facts, cut, known_at=cut)) is not None]
+    fit = churn.fit(histories)
     version = book.record(CHURN, fitted_at=datetime.now(UTC), as_of=cut,
-                          facts_up_to=facts_up_to,
-                          parameters={"bgnbd": fit.model.as_dict(),
-                                      "classifier": classifier.as_dict()},
-                          summary={"model": "BG/NBD and logistic regression",
-                                   "customers": fit.customers,
+                          facts_up_to=facts_up_to, parameters=fit.model.as_dict(),
+                          summary={"model": "BG/NBD", "customers": fit.customers,
                                    "repeat_customers": fit.repeat_customers,
-                                   "trained_on": len(then),
                                    "log_likelihood": round(fit.log_likelihood, 3)})
-    return Fitted(version, fit, classifier, cut)
+    return Fitted(version, fit, cut)
 
 
 def churn_of(book: ModelBook, customer_id: str, facts: list[CustomerFact],
@@ -80,12 +67,10 @@ def churn_of(book: ModelBook, customer_id: str, facts: list[CustomerFact],
         return {"risk": None, "as_of": as_of.isoformat(),
                 "reasons": ["no churn model fitted on facts recorded by then "
                             "(crm-timeline models fit churn)"]}
-    model = churn.ChurnModel(**stored.parameters["bgnbd"])
-    trained = stored.parameters["classifier"]
-    classifier = churn.OrderClassifier(tuple(trained["coefficients"]), trained["intercept"])
+    model = churn.ChurnModel(**stored.parameters)
     history = churn.purchase_history(customer_id, facts, as_of, known_at=as_of)
-    described = {"model": f"churn v{stored.version} (facts as of {stored.as_of})",
+    described = {"model": f"BG/NBD v{stored.version} (facts as of {stored.as_of})",
                  "as_of": as_of.isoformat()}
     if history is None:
         return {"risk": None, **described, "reasons": ["no order yet: nothing to predict from"]}
-    return {**churn.explain(model, classifier, history), **described}
+    return {**churn.explain(model, history), **described}

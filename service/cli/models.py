@@ -13,7 +13,7 @@ def _fit(settings: Settings, args: argparse.Namespace) -> None:
     """Fit a model on the history as of a moment and keep it as a new version."""
     from tqdm import tqdm
 
-    from predictions.churn import HORIZON_DAYS, NotEnoughHistory
+    from predictions.churn import NotEnoughHistory
     from predictions.fitting import fit_churn
     from predictions.model_book import ModelBook
     from service import bootstrap
@@ -29,15 +29,12 @@ def _fit(settings: Settings, args: argparse.Namespace) -> None:
         except NotEnoughHistory as error:
             raise SystemExit(f"crm-timeline models fit churn: not enough history: {error}") from None
     model, fit = fitted.fit.model, fitted.fit
-    weights = ", ".join(f"{name} {weight:+.3f}" for name, weight in
-                        zip(fitted.classifier.as_dict()["features"],  # type: ignore[arg-type]
-                            fitted.classifier.coefficients, strict=True))
-    print(f"churn model v{fitted.version} fitted on the purchases of {fit.customers:,} "
+    print(f"churn model v{fitted.version} (BG/NBD) fitted on the purchases of {fit.customers:,} "
           f"customers as of {fitted.as_of.isoformat()} ({fit.repeat_customers:,} ordered on "
           "more than one day)\n"
-          f"  BG/NBD: purchase rates ~ gamma(r={model.r:.4g}, alpha={model.alpha:.4g} days), "
-          f"dropout after a purchase ~ beta(a={model.a:.4g}, b={model.b:.4g})\n"
-          f"  order within {HORIZON_DAYS} days (logistic regression): {weights}\n"
+          f"  purchase rates ~ gamma(r={model.r:.4g}, alpha={model.alpha:.4g} days)\n"
+          f"  dropout after a purchase ~ beta(a={model.a:.4g}, b={model.b:.4g}): "
+          f"{model.a / (model.a + model.b):.1%} on average\n"
           "The 360 uses it for views as of that moment and later.")
 
 

@@ -28,7 +28,7 @@ EXPECTED = {
     "timeline_reads.py": ["timeline reads: p99", "timeline reads: p50",
                           "timeline reads: achieved rate"],
     "freshness.py": ["freshness: p99", "freshness: p50", "achieved publish rate"],
-    "churn.py": ["churn back-test, the 360's risk", "churn back-test, naive rule",
+    "churn.py": ["churn back-test, the 360's model", "churn back-test, naive rule",
                  "churn back-test, oracle"],
     "anomalies.py": ["anomalies: amount_outlier", "anomalies: order_burst",
                      "anomalies: refund_heavy", "anomalies: contact_change_then_order",

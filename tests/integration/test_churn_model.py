@@ -30,15 +30,15 @@ def test_the_fitted_model_explains_each_customers_risk_on_the_360(
     before_any_model = datetime.now(UTC)
     assert main(["models", "fit", "churn"]) == 0
     said = capsys.readouterr().out
-    assert said.startswith("churn model v1 fitted on the purchases of ")
-    assert "BG/NBD: purchase rates ~ gamma(" in said and "logistic regression" in said
+    assert said.startswith("churn model v1 (BG/NBD) fitted on the purchases of ")
+    assert "purchase rates ~ gamma(" in said and "dropout after a purchase ~ beta(" in said
 
     (model,) = ModelBook(desk.views).versions("churn")
     assert model.facts_up_to == desk.history.recorder.max_notification_id()
-    assert set(model.parameters) == {"bgnbd", "classifier"}
+    assert set(model.parameters) == {"r", "alpha", "a", "b"}
     busiest = ids[0]  # the first id has the largest Zipf weight
     churn = desk.client.get(f"/customers/{busiest}").json()["churn"]
-    assert churn["model"] == f"churn v1 (facts as of {model.as_of})"
+    assert churn["model"] == f"BG/NBD v1 (facts as of {model.as_of})"
     assert 0 <= churn["risk"] <= 1 and churn["level"] in ("low", "medium", "high")
     assert churn["risk"] == pytest.approx(1 - churn["p_order_90d"], abs=1e-4)
     assert churn["reasons"][-1].endswith(" days") and "order" in churn["reasons"][0]
