@@ -33,7 +33,7 @@ MIN_REPEAT_CUSTOMERS = 30
 #: The horizon of ``expected_orders`` and ``p_order_within`` shown on the 360.
 HORIZON_DAYS = 90
 _DAY = 86_400.0
-_ORDER_TYPES = {"crm.order.placed", "crm.order.cancelled"}
+ORDER_TYPES = ("crm.order.placed", "crm.order.cancelled")  # what a purchase history reads
 
 
 class NotEnoughHistory(ValueError):
@@ -64,7 +64,7 @@ def purchase_history(customer_id: str, facts: Iterable[CustomerFact], as_of: dat
     placed: dict[str, datetime] = {}
     cancelled: set[str] = set()
     for fact in facts:
-        if (fact.event_type not in _ORDER_TYPES or fact.occurred_at > as_of
+        if (fact.event_type not in ORDER_TYPES or fact.occurred_at > as_of
                 or (known_at is not None and fact.timestamp > known_at)):
             continue
         order_id = str(fact.data.get("order_id"))

@@ -13,7 +13,7 @@ from predictions import churn
 from predictions.model_book import ModelBook
 
 CHURN = "churn"
-_ORDER_TOPICS = [stored_topic(t) for t in ("crm.order.placed", "crm.order.cancelled")]
+_ORDER_TOPICS = [stored_topic(t) for t in churn.ORDER_TYPES]
 
 
 @dataclass(frozen=True)

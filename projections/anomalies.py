@@ -59,12 +59,6 @@ class AnomalyProjection:
     def create_tables(self, views: ViewDatabase) -> None:
         """None: its flags live in the alert book."""
 
-    def drop_tables(self, db: SqlCursor) -> None:
-        """None (a rebuild raises only flags not raised yet)."""
-
-    def read(self, db: SqlCursor) -> list[dict[str, object]]:
-        return [row for row in self.alert_book.listing(db, kind="anomaly", limit=1_000_000)]
-
     def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None:
         if self._unconfirmed:  # rolled back: its flags were never stored, so fold again
             self._kept.clear()
