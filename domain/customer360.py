@@ -14,7 +14,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -80,6 +80,22 @@ class Customer360:
     alerts: list[Alert]
     last_event_time: datetime | None
     event_count: int
+    completeness: dict[str, Any] = field(default_factory=dict)
+
+
+#: What a complete customer record holds, in the order agents are asked to fill it in.
+EXPECTED_FIELDS = ("email", "phone", "country", "consents", "owner")
+
+
+def completeness(profile: dict[str, Any], consents: dict[str, bool],
+                 owner: dict[str, Any] | None) -> dict[str, Any]:
+    """Which expected fields the record lacks, and the share it holds (an erased
+    customer's e-mail and phone count as missing: they are gone)."""
+    present = {"email": bool(profile.get("email")), "phone": bool(profile.get("phone")),
+               "country": bool(profile.get("country")), "consents": bool(consents),
+               "owner": bool(owner)}
+    missing = [name for name in EXPECTED_FIELDS if not present[name]]
+    return {"share": round(1 - len(missing) / len(EXPECTED_FIELDS), 2), "missing": missing}
 
 
 def by_event_time(facts: Iterable[CustomerFact]) -> list[CustomerFact]:
@@ -202,6 +218,7 @@ class CustomerFold:
         recent_outbound = sum(1 for t in self.outbound if t > window_start)
         open_breaches = [b for b in breaches if self.complaints[b.complaint_id].is_open]
         return Customer360(
+            completeness=completeness(self.profile, self.consents, self.owner),
             customer_id=self.customer_id,
             as_of=as_of,
             profile=dict(self.profile),

@@ -179,6 +179,9 @@ function renderCard(view) {
       ["Name", p.name ?? "(erased)"], ["E-mail", p.email], ["Phone", p.phone],
       ["Address", p.address], ["Country", p.country], ["Segment", p.segment],
       ["Language", p.language], ["Acquired via", view.acquisition_channel],
+      ["Missing", view.completeness && view.completeness.missing.length
+        ? `${view.completeness.missing.join(", ")} (${Math.round(view.completeness.share * 100)} % complete)`
+        : "nothing"],
     ])),
     section("Status and owner", facts([
       ["Status", view.status],
