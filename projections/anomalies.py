@@ -13,15 +13,16 @@ again, so no flag is lost with it.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from domain.alerts import Alert
 from domain.anomalies import ANOMALY_TYPES, AnomalyFold, AnomalyPolicy, event_order
-from domain.facts import stored_topic
+from domain.facts import CustomerFact, stored_topic
 from history.customer_history import CustomerHistory
 from projections.alerts import AlertBook
 from projections.generation import Generation
+from projections.kept import KeptPerCustomer
 from projections.runner import Positioned
 from storage.views import SqlCursor, ViewDatabase
 
@@ -49,7 +50,7 @@ class AnomalyProjection:
         self.topics = tuple(stored_topic(t) for t in ANOMALY_TYPES)
         self.reads_personal_data = False  # which fields changed, never their values
         self.alert_book = AlertBook(views)
-        self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        self._kept: KeptPerCustomer[_Kept] = KeptPerCustomer(KEPT_FOLDS)
         self._unconfirmed = False  # an apply whose transaction has not been seen to commit
 
     def committed(self) -> None:
@@ -68,31 +69,30 @@ class AnomalyProjection:
         news = self.history.customers_facts(customers, self.topics,
                                             {c: k.version for c, k in kept.items()},
                                             personal_data=False)
-        alerts, again = [], []
+        alerts: list[Alert] = []
+        again = []
         for customer in customers:
             new = sorted(news[customer], key=event_order)
             entry = kept.get(customer)
-            if entry is None:
-                entry = _Kept(AnomalyFold(customer, self.policy), 0)
-            elif new and entry.fold.last_key is not None and event_order(new[0]) <= entry.fold.last_key:
-                again.append(customer)
+            if entry is not None and new and entry.fold.last_key is not None \
+                    and event_order(new[0]) <= entry.fold.last_key:
+                again.append(customer)  # a late fact: fold the customer again, whole
                 continue
-            alerts += [alert for fact in new for alert in entry.fold.add(fact)]
-            self._keep(customer, entry, new)
+            alerts += self._feed(customer, entry, new)
         whole = self.history.customers_facts(again, self.topics, personal_data=False)
         for customer in again:
-            entry = _Kept(AnomalyFold(customer, self.policy), 0)
-            facts = sorted(whole[customer], key=event_order)
-            alerts += [alert for fact in facts for alert in entry.fold.add(fact)]
-            self._keep(customer, entry, facts)
+            alerts += self._feed(customer, None, sorted(whole[customer], key=event_order))
         self.alert_book.raise_alerts(cursor, alerts)
 
-    def _keep(self, customer: str, entry: _Kept, fed: Sequence) -> None:
-        entry.version = max([entry.version, *(f.originator_version for f in fed)])
+    def _feed(self, customer: str, entry: _Kept | None, facts: Sequence[CustomerFact]
+              ) -> list[Alert]:
+        """Feed ``facts`` to the customer's kept fold (a new one if None); keep it if its
+        history is long enough to be worth keeping."""
+        entry = entry or _Kept(AnomalyFold(customer, self.policy), 0)
+        alerts = [alert for fact in facts for alert in entry.fold.add(fact)]
+        entry.version = max([entry.version, *(f.originator_version for f in facts)])
         if entry.fold.count < KEEP_FROM:
             self._kept.pop(customer, None)
-            return
-        self._kept[customer] = entry
-        self._kept.move_to_end(customer)
-        while len(self._kept) > KEPT_FOLDS:
-            self._kept.popitem(last=False)
+        else:
+            self._kept.keep(customer, entry)
+        return alerts

@@ -22,7 +22,6 @@ injected, so tests move time instead of waiting for it.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -34,6 +33,7 @@ from domain.sla_policy import PolicyBook
 from history.customer_history import CustomerHistory
 from projections.alerts import AlertBook
 from projections.generation import Generation
+from projections.kept import KeptPerCustomer
 from projections.runner import Positioned
 from projections.set_aside import SetAsideBook, Unfolded, feed_each
 from schemas.text import printable
@@ -66,7 +66,8 @@ class ComplaintFacts:
     def __init__(self, history: CustomerHistory, capacity: int = KEPT_CUSTOMERS) -> None:
         self.history = history
         self.capacity = capacity
-        self._kept: OrderedDict[str, tuple[int, dict[str, list[CustomerFact]]]] = OrderedDict()
+        self._kept: KeptPerCustomer[tuple[int, dict[str, list[CustomerFact]]]] = (
+            KeptPerCustomer(capacity))
 
     def of(self, customers: Sequence[str]) -> dict[str, dict[str, list[CustomerFact]]]:
         """Complaint id -> its facts (recording order), for each customer."""
@@ -75,14 +76,12 @@ class ComplaintFacts:
                                             personal_data=False)
         found = {}
         for customer in customers:
-            seen, by_complaint = self._kept.pop(customer, (0, {}))
+            seen, by_complaint = self._kept.get(customer, (0, {}))
             for fact in news[customer]:
                 by_complaint.setdefault(fact.data.get("complaint_id"), []).append(fact)
                 seen = max(seen, fact.originator_version)
-            self._kept[customer] = (seen, by_complaint)
+            self._kept.keep(customer, (seen, by_complaint))
             found[customer] = by_complaint
-        while len(self._kept) > self.capacity:
-            self._kept.popitem(last=False)
         return found
 
 

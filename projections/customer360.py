@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -37,6 +36,7 @@ from history.customer_history import CustomerHistory
 from projections.alerts import AlertBook
 from projections.generation import Generation
 from projections.identities import Identities
+from projections.kept import KeptPerCustomer
 from projections.paging import InvalidCursor
 from projections.runner import Positioned
 from projections.set_aside import SetAsideBook, Unfolded, feed_each
@@ -111,7 +111,7 @@ class Customer360Projection:
         self.table = views.table(generation.table("customer_360"))
         self.alert_book = AlertBook(views)
         self.set_aside = SetAsideBook(views)
-        self._kept: OrderedDict[str, _Kept] = OrderedDict()  # folds kept between batches
+        self._kept: KeptPerCustomer[_Kept] = KeptPerCustomer(_KEPT_FOLDS)  # folds, by root
         self._unfolded: list[Unfolded] = []  # facts the fold could not take, this batch
 
     def create_tables(self, views: ViewDatabase) -> None:
@@ -270,10 +270,7 @@ class Customer360Projection:
             for member in groups[root]:
                 for fact in news[member]:
                     seen[member] = max(seen.get(member, 0), fact.originator_version)
-            self._kept[root] = _Kept(tuple(groups[root]), fold, seen)
-            self._kept.move_to_end(root)
-        while len(self._kept) > _KEPT_FOLDS:
-            self._kept.popitem(last=False)
+            self._kept.keep(root, _Kept(tuple(groups[root]), fold, seen))
         return folds
 
     def _fold_whole(self, root: str, facts: list[CustomerFact]) -> CustomerFold:
