@@ -5,7 +5,18 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from access.keys import KeyRing
-from api import alerts, console, customers, edge, ingest, operations, privacy, reports, timeline
+from api import (
+    alerts,
+    console,
+    customers,
+    duplicates,
+    edge,
+    ingest,
+    operations,
+    privacy,
+    reports,
+    timeline,
+)
 from api.deps import ReadSide
 from history.customer_history import CustomerHistory
 from predictions.model_book import ModelBook
@@ -48,6 +59,7 @@ def create_api(
     # The timeline before the customers' routes: /customers/{customer_id:path} would
     # take /customers/a/b/timeline for the 360 of "a/b/timeline".
     api.include_router(timeline.router)
+    api.include_router(duplicates.router)
     api.include_router(customers.router)
     api.include_router(alerts.router)
     api.include_router(reports.router)

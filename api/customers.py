@@ -43,19 +43,24 @@ def _as_of(as_of: datetime | None) -> datetime:
 
 def _fold(side: ReadSide, customer_id: str, as_of: datetime
           ) -> tuple[Any, list[str], list[CustomerFact]]:
-    """The 360 of the customer's group as of ``as_of``, its members and their facts; a fact
-    the rules cannot take is left out (the projection sets it aside and raises an alert),
-    not answered with a 500."""
+    """The 360 of the customer's group as of ``as_of``, its members and their facts."""
     root, members = side.group(customer_id)
     facts = side.facts(members)
     if not any(f.occurred_at <= as_of for f in facts):
         raise HTTPException(404, f"no customer {customer_id!r} known as of {as_of.isoformat()}")
+    return group_view(side, root, facts, as_of), members, facts
+
+
+def group_view(side: ReadSide, root: str, facts: list[CustomerFact], as_of: datetime) -> Any:
+    """The 360 of ``root`` from ``facts`` (its group's) as of ``as_of``; a fact the rules
+    cannot take is left out (the projection sets it aside and raises an alert), not
+    answered with a 500."""
     fold, unfolded = CustomerFold(root, side.policies), []
     feed_each(by_event_time(f for f in facts if f.occurred_at <= as_of), fold.add, unfolded)
     for fact, error in unfolded:
         log.warning("the 360 of %s leaves out fact %s: %s", printable(root),
                     printable(fact.event_id), explain(error))
-    return fold.view(as_of), members, facts
+    return fold.view(as_of)
 
 
 @router.get("/customers/{customer_id:path}/loyalty")

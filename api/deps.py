@@ -11,8 +11,9 @@ from domain.facts import CustomerFact
 from history.customer_history import CustomerHistory
 from predictions.model_book import ModelBook
 from projections.alerts import AlertBook
-from projections.catalog import CUSTOMER_360, TIMELINE, ReadModelCatalog
+from projections.catalog import CUSTOMER_360, DUPLICATES, TIMELINE, ReadModelCatalog
 from projections.customer360 import Customer360Projection
+from projections.duplicates import DuplicateCandidates
 from projections.timeline import TimelineProjection
 from storage.views import ViewDatabase
 
@@ -45,6 +46,17 @@ class ReadSide:
     def customer360(self) -> Customer360Projection:
         """The live generation of the 360 rows and merge identities (a rebuild may swap it)."""
         return self.catalog.live(CUSTOMER_360)  # type: ignore[return-value]
+
+    def duplicates(self, members: list[str]) -> list[dict[str, object]]:
+        """The customers probably the same person as the group of ``members``, best first,
+        with who they are (as search lists them)."""
+        model: DuplicateCandidates = self.catalog.live(DUPLICATES)  # type: ignore[assignment]
+        people = self.customer360()
+        with self.views.read() as db:
+            found = model.candidates(db, members, lambda ids: people.roots(db, ids))
+            who = people.summaries(db, [c["customer_id"] for c in found])
+        return [{**who.get(c["customer_id"], {"customer_id": c["customer_id"]}), **c}
+                for c in found]
 
     def group(self, customer_id: str) -> tuple[str, list[str]]:
         """The customer an id resolves to after merges, and every id in its group."""

@@ -6,7 +6,9 @@ last 7 days, breaches) is measured back from it, so the view of any past moment
 is the same fold with an earlier ``as_of``. Merge and unmerge facts change who
 belongs to the customer (``domain/merges.py``, ``projections/identities.py``), not
 the customer's activity, so they are left out here: the 360 of a survivor equals
-the 360 of one customer who had all the events.
+the 360 of one customer who had all the events, but for consents: members whose own
+latest choices disagree get the stricter one (no contact) until a choice is recorded
+after the merge, which is the group's.
 """
 
 from __future__ import annotations
@@ -139,6 +141,8 @@ class CustomerFold:
         self.owner: dict[str, Any] | None = None
         self.acquisition: str | None = None
         self.consents: dict[str, bool] = {}
+        self._member_consents: dict[str, dict[str, bool]] = {}  # channel -> member -> granted
+        self.merged = False  # a merge was folded: later consent choices are the group's
         self.orders: dict[str, _Order] = {}
         self.complaints: dict[str, Complaint] = {}
         self.contacts_by_channel: Counter[str] = Counter()
@@ -156,6 +160,7 @@ class CustomerFold:
         self.last_key = event_order(fact)
         kind, data, at = fact.event_type, fact.data, fact.occurred_at
         if kind in IDENTITY_TYPES:
+            self.merged = self.merged or kind == "crm.account.merged"
             return
         self.count += 1
         self.last_time = at
@@ -169,7 +174,11 @@ class CustomerFold:
                 else:
                     self.profile[name] = value
         elif kind == "crm.account.consent_changed":
-            self.consents[data["channel"]] = bool(data["granted"])
+            members = self._member_consents.setdefault(data["channel"], {})
+            if self.merged:
+                members.clear()
+            members[fact.customer_id] = bool(data["granted"])
+            self.consents[data["channel"]] = all(members.values())
         elif kind == "crm.account.owner_assigned":
             self.owner = {"id": data["owner_id"], "name": data.get("owner_name"), "since": at}
         elif kind == "crm.account.closed":

@@ -27,6 +27,7 @@ from projections.alerts import AlertBook
 from projections.anomalies import AnomalyProjection
 from projections.complaint_sla import ComplaintSlaProjection
 from projections.customer360 import Customer360Projection
+from projections.duplicates import DuplicateCandidates
 from projections.generation import Generation
 from projections.reports import report_classes
 from projections.reports.base import Doc, ReportProjection
@@ -42,6 +43,7 @@ TIMELINE = "timeline"
 CUSTOMER_360 = "customer360"
 COMPLAINT_SLA = "complaint_sla"
 ANOMALIES = "anomalies"
+DUPLICATES = "duplicates"
 #: How long a swapped-out generation stays readable: readers look the live one up each second.
 RETIRE_AFTER_SECONDS = 5.0
 
@@ -91,6 +93,8 @@ class ReadModelCatalog:
             Entry(ANOMALIES, "Anomaly and fraud flags", "read_model",
                   lambda g: AnomalyProjection(history, views, policies.anomaly, g),
                   rebuildable=False),
+            Entry(DUPLICATES, "Duplicate candidates", "read_model",
+                  lambda g: DuplicateCandidates(views, g)),
             *(Entry(name, report.title, "report",
                     lambda g, report=report: ReportProjection(report, views, g))  # type: ignore[misc]
               for name, report in self.reports.items()),

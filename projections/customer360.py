@@ -283,6 +283,19 @@ class Customer360Projection:
         with self.views.read() as db:
             return self.identities.groups(db, [customer_id])[customer_id]
 
+    def roots(self, db: SqlCursor, customer_ids: list[str]) -> dict[str, str]:
+        """The root each id resolves to after merges."""
+        return {c: root for c, (root, _) in self.identities.groups(db, customer_ids).items()}
+
+    def summaries(self, db: SqlCursor, customer_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Name, e-mail, status and tier of each customer, as search lists them."""
+        if not customer_ids:
+            return {}
+        db.execute("SELECT customer_id, name, email, status, loyalty_score, loyalty_tier"
+                   f" FROM {self.table} WHERE customer_id IN"
+                   f" ({', '.join(['%s'] * len(customer_ids))})", customer_ids)
+        return {row["customer_id"]: row for row in db.fetchall()}
+
     def search(self, q: str, *, limit: int, cursor: str | None = None) -> SearchPage:
         """Customers matching ``q`` (the start of an id, so search works as you type, part of
         a name or e-mail, or 4 or more phone digits), merged duplicates left out, ordered by
