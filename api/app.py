@@ -14,6 +14,7 @@ from api import (
     ingest,
     operations,
     privacy,
+    recommendations,
     reports,
     timeline,
 )
@@ -60,6 +61,7 @@ def create_api(
     # take /customers/a/b/timeline for the 360 of "a/b/timeline".
     api.include_router(timeline.router)
     api.include_router(duplicates.router)
+    api.include_router(recommendations.router)
     api.include_router(customers.router)
     api.include_router(alerts.router)
     api.include_router(reports.router)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import UTC
 from typing import Any
 
 from domain.facts import stored_topic
@@ -67,7 +68,7 @@ class DuplicateCandidates:
                 continue
             fields = fact.data if fact.event_type == "crm.account.opened" else fact.data["changes"]
             profile = profiles.setdefault(fact.customer_id, {"set_at": {}})
-            at = fact.occurred_at.isoformat()
+            at = fact.occurred_at.astimezone(UTC).isoformat()  # sorts as the times do
             for name in _MATCHED_FIELDS:
                 if name in fields and profile["set_at"].get(name, "") <= at \
                         and not (fact.event_type == "crm.account.opened" and fields[name] is None):

@@ -331,6 +331,10 @@ class SurveyAnswered(Payload):
     nps: Annotated[StrictInt, Field(ge=0, le=10)] | None = None
     csat: Annotated[StrictInt, Field(ge=1, le=5)] | None = None
     comment: Annotated[Text | None, PERSONAL] = None
+    contact_event_id: Id | None = Field(
+        default=None, description="The event id of the contact this answer rates, so the score "
+        "counts for the agent and channel that served the customer.")
+    complaint_id: Id | None = Field(default=None, description="The complaint this answer rates.")
 
     @model_validator(mode="after")
     def _has_a_score(self) -> SurveyAnswered:

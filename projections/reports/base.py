@@ -6,7 +6,9 @@ a row key; a report may also keep private *memory* (for example each
 customer's registration month) keyed the same way. Storage, batching, tracking
 and generations are the same for every report, so a report is only its rules.
 Reports count and sum: their facts arrive with personal fields null, so no
-report row or memory can hold personal data an erasure would have to find.
+report row or memory can hold personal data an erasure would have to find. A
+report that must tell a present field from a missing one (``incomplete_records``)
+sets ``reads_personal_data`` and stores only that it was there.
 
 Each build of a report is a *generation* with its own tables and tracking
 name (``projections.generation.Generation``). A replay builds a new generation
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from datetime import UTC
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -119,6 +122,9 @@ class Report(ABC):
     reads: ClassVar[frozenset[str]]  # wire types, e.g. {"crm.order.placed"}
     columns: ClassVar[tuple[str, ...]]  # the order of columns in JSON and CSV output
     amounts: ClassVar[frozenset[str]] = frozenset()  # columns of decimal strings that add up
+    #: True: facts arrive with personal fields unsealed, to see which are present; rows
+    #: and memory still hold none of their values.
+    reads_personal_data: ClassVar[bool] = False
 
     @abstractmethod
     def fold(self, rows: ReportRows, fact: CustomerFact) -> None:
@@ -163,7 +169,7 @@ class ReportProjection:
         self.name = generation.tracking_name
         self.customers = generation.shard
         self.topics = tuple(sorted(stored_topic(t) for t in report.reads))
-        self.reads_personal_data = False
+        self.reads_personal_data = report.reads_personal_data
         self._tables = {
             g.shard: (views.table(g.shard_table(f"report_{report.name}")),
                       views.table(g.shard_table(f"report_{report.name}_memory")))
@@ -223,6 +229,12 @@ def _add(a: Any, b: Any) -> Any:
         return a
     raise ValueError(f"shard partials {a!r} and {b!r} cannot be combined: the report needs "
                      "a combine() of its own")
+
+
+def instant(fact: CustomerFact) -> str:
+    """When the fact happened as ISO text in UTC, which sorts as the times do (text with
+    other offsets would not), for a report's memory."""
+    return fact.occurred_at.astimezone(UTC).isoformat()
 
 
 def month_of(fact: CustomerFact) -> str:
