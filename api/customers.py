@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from api.access import requires
 from api.deps import ReadSide, read_side
 from api.params import CustomerId, QueryTime
-from domain.customer360 import CustomerFold, by_event_time
+from domain.anomalies import REASONS
+from domain.customer360 import EXPECTED_FIELDS, CustomerFold, by_event_time
 from domain.facts import CustomerFact
-from predictions.fitting import churn_of
+from predictions.churn import ChurnModel, history_of_days
+from predictions.fitting import CHURN, churn_of
 from projections.customer360 import to_json, view_document
 from projections.paging import InvalidCursor
 from projections.set_aside import feed_each
 from schemas.text import printable
+from storage.codec import from_micros
 from storage.errors import explain
 
 log = logging.getLogger(__name__)
@@ -93,17 +96,54 @@ def customer_360(customer_id: CustomerId, as_of: AsOf = None,
 
 @router.get("/customers")
 def search_customers(
-    q: Annotated[str, Query(min_length=1, max_length=200,
-                            description="Start of a customer id, part of a name or e-mail, or phone digits.")],
+    q: Annotated[str | None, Query(min_length=1, max_length=200,
+                                   description="Start of a customer id, part of a name or "
+                                   "e-mail, or phone digits.")] = None,
+    churn_risk_min: Annotated[float | None, Query(
+        ge=0, le=1, description="Only customers whose churn risk (the chance of no order in "
+        "the next 90 days, as of now, by the latest churn model) is at least this.")] = None,
+    anomaly: Annotated[Literal["any", *REASONS] | None, Query(  # type: ignore[valid-type]
+        description="Only customers with an open anomaly flag (of this reason, or `any`).")] = None,
+    incomplete: Annotated[Literal["any", *EXPECTED_FIELDS] | None, Query(  # type: ignore[valid-type]
+        description="Only records lacking this expected field (or `any` of them).")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     cursor: Annotated[str | None, Query(max_length=200,
                                         description="`next_cursor` of the previous page.")] = None,
     side: ReadSide = Depends(read_side),
 ) -> dict[str, Any]:
-    """Customers matching ``q`` (an id prefix, so search works as you type), merged
-    duplicates left out, ordered by id. ``%`` and ``_`` in ``q`` match themselves."""
+    """Customers matching ``q`` and every filter given (at least one of them), merged
+    duplicates left out, ordered by id. ``%`` and ``_`` in ``q`` match themselves. With
+    ``churn_risk_min`` each customer listed shows its ``churn_risk``."""
+    if q is None and churn_risk_min is None and anomaly is None and incomplete is None:
+        raise HTTPException(400, "give q (text to search for) or a filter: churn_risk_min, "
+                                 "anomaly or incomplete")
+    judge = None
+    if churn_risk_min is not None:
+        judge = _at_risk(side, churn_risk_min)
     try:
-        page = side.customer360().search(q, limit=limit, cursor=cursor)
+        page = side.customer360().search(q, limit=limit, cursor=cursor, missing=incomplete,
+                                         flagged=anomaly, judge=judge)
     except InvalidCursor as error:
         raise HTTPException(400, str(error)) from None
     return {"customers": page.customers, "next_cursor": page.next_cursor}
+
+
+def _at_risk(side: ReadSide, minimum: float) -> Any:
+    """A search judge keeping customers whose churn risk as of now is at least ``minimum``."""
+    now = datetime.now(UTC)
+    stored = side.models.latest(CHURN, known_at=now)
+    if stored is None:
+        raise HTTPException(409, "no churn model fitted yet, so no churn risk to filter by "
+                                 "(crm-timeline models fit churn)")
+    model = ChurnModel(**stored.parameters)
+
+    def judge(row: dict[str, Any]) -> dict[str, Any] | None:
+        if not row["order_days"]:
+            return None  # no order: nothing to predict from
+        history = history_of_days(row["customer_id"], row["order_days"],
+                                  from_micros(row["first_order_at"]),
+                                  from_micros(row["last_order_at"]), now)
+        risk = round(1 - model.p_order_within(history), 4)
+        return {"churn_risk": risk} if risk >= minimum else None
+
+    return judge

@@ -32,6 +32,8 @@ from domain.alerts import Alert
 from domain.facts import CustomerFact
 
 #: The facts the rules read.
+#: The reason codes a flag carries.
+REASONS = ("amount_outlier", "order_burst", "refund_heavy", "contact_change_then_order")
 ANOMALY_TYPES = ("crm.order.placed", "crm.order.refunded", "crm.account.updated")
 #: A median absolute deviation times this is a standard deviation for normal data.
 _MAD_TO_SD = Decimal("1.4826")

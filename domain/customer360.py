@@ -297,6 +297,8 @@ def _purchase_pattern(orders: list[_Order]) -> dict[str, Any]:
     mean_gap = sum(gaps) / len(gaps) if gaps else None
     return {
         "count": len(orders),
+        # days with an order (a purchase-history model counts days, not orders)
+        "order_days": len({o.placed_at.timestamp() // 86_400 for o in orders}),
         "lifetime_value": {c: str(v.quantize(Decimal("0.01"))) for c, v in sorted(ltv.items())},
         "average_order_value": {
             c: str((v / counts[c]).quantize(Decimal("0.01"))) for c, v in sorted(ltv.items())

@@ -80,6 +80,16 @@ def purchase_history(customer_id: str, facts: Iterable[CustomerFact], as_of: dat
                            now - days[-1])
 
 
+def history_of_days(customer_id: str, order_days: int, first: datetime, last: datetime,
+                    as_of: datetime) -> PurchaseHistory:
+    """The purchase history of a customer known only by its number of order days and its
+    first and last order (a 360 row), as ``purchase_history`` would give it."""
+    first_day, last_day = first.timestamp() // _DAY, last.timestamp() // _DAY
+    now = as_of.timestamp() / _DAY
+    return PurchaseHistory(customer_id, order_days - 1, last_day - first_day, now - first_day,
+                           now - last_day)
+
+
 @dataclass(frozen=True)
 class ChurnModel:
     """Fitted BG/NBD parameters: purchase rates ~ gamma(r, alpha), dropout ~ beta(a, b)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
@@ -82,7 +82,12 @@ class _Kept:
 
 
 _COLUMNS = ("customer_id", "merged_into", "name", "email", "phone_digits", "status",
-            "loyalty_score", "loyalty_tier", "last_event_at", "streams", "document")
+            "loyalty_score", "loyalty_tier", "last_event_at", "streams", "document",
+            "missing", "order_days", "first_order_at", "last_order_at")
+#: Columns added after the first release, with their types: a table made before them gets
+#: them on start-up (NULL until the row is folded again; ``replay customer360`` fills all).
+_ADDED_COLUMNS = {"missing": "TEXT", "order_days": "INTEGER", "first_order_at": "BIGINT",
+                  "last_order_at": "BIGINT"}
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,8 @@ class Customer360Projection:
         self._sibling_aliases = [views.table(g.shard_table("customer_aliases"))
                                  for g in generation.siblings()]
         self.policies = policies
-        self.table = views.table(generation.table("customer_360"))
+        self._table_name = generation.table("customer_360")
+        self.table = views.table(self._table_name)
         self.alert_book = AlertBook(views)
         self.set_aside = SetAsideBook(views)
         self._kept: KeptPerCustomer[_Kept] = KeptPerCustomer(_KEPT_FOLDS)  # folds, by root
@@ -126,9 +132,12 @@ class Customer360Projection:
                 " loyalty_score INTEGER, loyalty_tier TEXT,"
                 " last_event_at BIGINT,"
                 " streams TEXT NOT NULL,"
-                " document TEXT NOT NULL)",
+                " document TEXT NOT NULL,"
+                + "".join(f" {name} {kind}," for name, kind in _ADDED_COLUMNS.items()).rstrip(",")
+                + ")",
             ]
         )
+        views.add_columns(self._table_name, _ADDED_COLUMNS)
 
     def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None:
         touched: list[str] = []
@@ -296,36 +305,70 @@ class Customer360Projection:
                    f" ({', '.join(['%s'] * len(customer_ids))})", customer_ids)
         return {row["customer_id"]: row for row in db.fetchall()}
 
-    def search(self, q: str, *, limit: int, cursor: str | None = None) -> SearchPage:
-        """Customers matching ``q`` (the start of an id, so search works as you type, part of
-        a name or e-mail, or 4 or more phone digits), merged duplicates left out, ordered by
-        id. ``%`` and ``_`` in ``q`` match themselves. ``InvalidCursor`` for a cursor this
-        service did not hand out."""
-        typed = q.strip().lower()
-        needle, digits = _like_escaped(typed), "".join(ch for ch in typed if ch.isdigit())
-        # ESCAPE: a % or _ typed by the agent is that character, not a wildcard.
-        like = "LIKE %s ESCAPE '\\'"
-        clauses = [f"(lower(customer_id) {like} OR lower(name) {like} OR email {like}"]
-        params: list[Any] = [f"{needle}%", f"%{needle}%", f"%{needle}%"]
-        if len(digits) >= 4:
-            clauses[0] += f" OR phone_digits {like}"
-            params.append(f"%{digits}%")
-        clauses[0] += ")"
-        clauses.append("merged_into IS NULL")
-        if cursor:
-            clauses.append("customer_id > %s")
-            params.append(_decode_cursor(cursor))
+    def search(self, q: str | None = None, *, limit: int, cursor: str | None = None,
+               missing: str | None = None, flagged: str | None = None,
+               judge: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+               ) -> SearchPage:
+        """Customers matching every filter given, merged duplicates left out, ordered by id.
+        ``InvalidCursor`` for a cursor this service did not hand out.
+
+        * ``q``: the start of an id (search works as you type), part of a name or e-mail,
+          or 4 or more phone digits; ``%`` and ``_`` match themselves;
+        * ``missing``: a record lacking this expected field (``any``: lacking one);
+        * ``flagged``: an open anomaly flag with this reason code (``any``: any reason) on
+          the customer or a duplicate merged into it;
+        * ``judge``: called on each row (with ``order_days``, ``first_order_at`` and
+          ``last_order_at``) in Python, for figures that change with the clock (churn
+          risk as of now): None leaves the row out, a dict adds its fields to the row
+          shown. Rows are read in slices of ids until the page is full.
+        """
+        clauses, params = ["merged_into IS NULL"], []
+        if q is not None:
+            typed = q.strip().lower()
+            needle, digits = _like_escaped(typed), "".join(ch for ch in typed if ch.isdigit())
+            # ESCAPE: a % or _ typed by the agent is that character, not a wildcard.
+            like = "LIKE %s ESCAPE '\\'"
+            text = f"(lower(customer_id) {like} OR lower(name) {like} OR email {like}"
+            params += [f"{needle}%", f"%{needle}%", f"%{needle}%"]
+            if len(digits) >= 4:
+                text += f" OR phone_digits {like}"
+                params.append(f"%{digits}%")
+            clauses.append(text + ")")
+        if missing is not None:
+            clauses.append("missing <> '|'" if missing == "any" else "missing LIKE %s")
+            params += [] if missing == "any" else [f"%|{missing}|%"]
+        if flagged is not None:
+            alerts = self.alert_book.alerts
+            reason = "" if flagged == "any" else " AND a.details LIKE %s"
+            clauses.append(
+                f"EXISTS (SELECT 1 FROM {alerts} a WHERE a.kind = 'anomaly' AND a.status = 'open'"
+                f"{reason} AND (a.customer_id = c.customer_id OR a.customer_id IN"
+                f" (SELECT m.customer_id FROM {self.table} m WHERE m.merged_into = c.customer_id)))")
+            params += [] if flagged == "any" else [f'%{json.dumps({"reason": flagged})[1:-1]}%']
+        after = _decode_cursor(cursor) if cursor else None
+        shown = ("customer_id", "name", "email", "status", "loyalty_score", "loyalty_tier")
+        found: list[dict[str, Any]] = []
         with self.views.read() as db:
-            db.execute(
-                "SELECT customer_id, name, email, status, loyalty_score, loyalty_tier"
-                f" FROM {self.table} WHERE {' AND '.join(clauses)}"
-                " ORDER BY customer_id LIMIT %s",
-                [*params, limit + 1],
-            )
-            rows = db.fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return SearchPage(rows, _encode_cursor(rows[-1]["customer_id"]) if more else None)
+            while len(found) <= limit:
+                slice_size = limit + 1 if judge is None else 500
+                db.execute(
+                    f"SELECT {', '.join(shown)}, order_days, first_order_at, last_order_at"
+                    f" FROM {self.table} c WHERE {' AND '.join(clauses)}"
+                    + (" AND customer_id > %s" if after is not None else "")
+                    + " ORDER BY customer_id LIMIT %s",
+                    [*params, *([after] if after is not None else []), slice_size],
+                )
+                rows = db.fetchall()
+                for row in rows:
+                    extra = {} if judge is None else judge(row)
+                    if extra is not None:
+                        found.append({**{k: row[k] for k in shown}, **extra})
+                if len(rows) < slice_size:
+                    break
+                after = rows[-1]["customer_id"]
+        more = len(found) > limit
+        page = found[:limit]
+        return SearchPage(page, _encode_cursor(page[-1]["customer_id"]) if more else None)
 
     def read(self, db: SqlCursor) -> list[dict[str, Any]]:
         db.execute(f"SELECT {', '.join(_COLUMNS)} FROM {self.table} ORDER BY customer_id")
@@ -356,6 +399,10 @@ def _row(customer_id: str, merged_into: str | None, view: Customer360 | None, st
         to_micros(view.last_event_time) if view and view.last_event_time else None,
         streams,
         json.dumps(document, sort_keys=True),
+        "".join(f"|{name}" for name in view.completeness["missing"]) + "|" if view else None,
+        view.orders["order_days"] if view else None,
+        to_micros(view.orders["first_order_time"]) if view and view.orders["count"] else None,
+        to_micros(view.orders["last_order_time"]) if view and view.orders["count"] else None,
     )
 
 

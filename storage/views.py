@@ -117,6 +117,22 @@ class ViewDatabase:
             return f'"{self.datastore.schema}"."{name}"'  # type: ignore[union-attr]
         return f'"{name}"'
 
+    def add_columns(self, name: str, columns: dict[str, str]) -> None:
+        """Add the ``columns`` (name: SQL type) table ``name`` lacks: a table made by an
+        earlier release gets the columns a later one writes. Only a missing column takes
+        the table's lock (``ALTER TABLE`` waits for every reader)."""
+        with self.read() as db:
+            if self.dialect == "postgres":
+                db.execute("SELECT column_name AS name FROM information_schema.columns"
+                           " WHERE table_schema = %s AND table_name = %s",
+                           [self.datastore.schema, name])  # type: ignore[union-attr]
+            else:
+                db.execute(f"PRAGMA table_info({self.table(name)})")
+            present = {row["name"] for row in db.fetchall()}
+        if_not = " IF NOT EXISTS" if self.dialect == "postgres" else ""  # racing processes
+        self.create_tables([f"ALTER TABLE {self.table(name)} ADD COLUMN{if_not} {column} {kind}"
+                            for column, kind in columns.items() if column not in present])
+
     def create_tables(self, statements: Sequence[str]) -> None:
         with self._raw_transaction(commit=True) as cursor:
             if self.dialect == "postgres":  # CREATE ... IF NOT EXISTS races between processes
