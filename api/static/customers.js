@@ -132,6 +132,7 @@ export async function showCustomer(customerId) {
     if (shownCustomer !== customerId) return;
     renderCard(view);
     article.hidden = false;
+    showCandidates(customerId);
     $("#timeline-filters").reset();
     // The timeline is read by the id that was asked for: the API resolves merges itself.
     loadTimeline(customerId);
@@ -222,6 +223,31 @@ function renderCard(view) {
       ["CSAT (last / average)", `${show(s.csat_last)} / ${show(s.csat_average)}`],
     ])),
   );
+}
+
+/** Duplicate candidates and recommended products, read after the card: the card must not
+ * wait for them. */
+async function showCandidates(customerId) {
+  const id = encodeURIComponent(customerId);
+  const [duplicates, recommended] = await Promise.all([
+    call(`/customers/${id}/duplicates`).catch(() => null),
+    call(`/customers/${id}/recommendations`).catch(() => null),
+  ]);
+  if (shownCustomer !== customerId) return;
+  const card = $("#customer-card");
+  if (duplicates) {
+    card.append(section("Possible duplicates", duplicates.candidates.length
+      ? el("ul", { class: "candidates" }, duplicates.candidates.map((c) => el("li", {},
+        el("a", { href: `#/customers/${encodeURIComponent(c.customer_id)}` },
+          `${c.name ?? "(erased)"} — ${c.customer_id}`),
+        ` (${Math.round(c.score * 100)} % likely): ${c.reasons.join("; ")}`)))
+      : el("p", {}, "No other record looks like this customer.")));
+  }
+  if (recommended) {
+    card.append(section("Might buy next", recommended.recommendations.length
+      ? el("ul", {}, recommended.recommendations.map((r) => el("li", {}, `${r.sku}: ${r.reason}`)))
+      : el("p", {}, "No product stands out for this customer yet.")));
+  }
 }
 
 // ---------------------------------------------------------------- timeline

@@ -23,6 +23,31 @@ const SHAPES = {
     values: { customers: (r) => num(r.customers), "ordering in first month": (r) => num((r.ordering || {})["0"]) },
     axis: "Customers",
   },
+  incomplete_records: {
+    x: "channel",
+    values: Object.fromEntries(["email", "phone", "country", "consents", "owner"]
+      .map((field) => [`missing ${field}`, (r) => num(r[`missing_${field}`])])),
+    axis: "Records lacking the field",
+  },
+  // The strongest "bought next" rules: how many of A's buyers later bought B.
+  purchase_affinity: {
+    x: "rule",
+    label: (r) => `${r.antecedent} → ${r.consequent}`,
+    rows: (rows) => rows.filter((r) => r.kind === "follows").slice(0, 15),
+    value: "confidence",
+    axis: "Share of A's buyers who later bought B",
+  },
+  sales_cycle: {
+    x: "month", series: "channel", value: "mean_days_to_first_order", grouped: true,
+    axis: "Mean days to first order",
+  },
+  agent_performance: {
+    x: "agent_id",
+    values: Object.fromEntries(["resolved", "sale", "follow_up", "escalated", "no_answer", "other"]
+      .map((outcome) => [outcome.replace("_", " "), (r) => num(r[outcome])])),
+    stacked: true,
+    axis: "Contacts by outcome",
+  },
 };
 
 // An unknown report: its first column labels the bars, its first numeric column is measured.
@@ -31,15 +56,18 @@ function guessShape(columns, rows) {
   return { x: columns[0], value: numeric, axis: numeric };
 }
 
-function datasets(shape, rows) {
-  const labels = [...new Set(rows.map((r) => String(r[shape.x])))].sort();
+function datasets(shape, all) {
+  const rows = shape.rows ? shape.rows(all) : all;
+  const xOf = shape.label || ((r) => String(r[shape.x]));
+  const labels = [...new Set(rows.map(xOf))];
+  if (!shape.rows) labels.sort(); // a shape that picks rows keeps their order (strongest first)
   const index = new Map(labels.map((label, i) => [label, i]));
   if (shape.values) {
     return {
       labels,
       datasets: Object.entries(shape.values).map(([name, read]) => {
         const data = new Array(labels.length).fill(0);
-        for (const r of rows) data[index.get(String(r[shape.x]))] += read(r);
+        for (const r of rows) data[index.get(xOf(r))] += read(r);
         return { label: name, data };
       }),
     };
@@ -48,7 +76,7 @@ function datasets(shape, rows) {
   for (const r of rows) {
     const series = shape.series ? String(r[shape.series] ?? "none") : shape.value;
     if (!bySeries.has(series)) bySeries.set(series, new Array(labels.length).fill(0));
-    bySeries.get(series)[index.get(String(r[shape.x]))] += num(r[shape.value]);
+    bySeries.get(series)[index.get(xOf(r))] += num(r[shape.value]);
   }
   return { labels, datasets: [...bySeries].map(([label, data]) => ({ label, data })) };
 }
@@ -93,7 +121,8 @@ function figure(report, body) {
     el("table", {},
       el("thead", {}, el("tr", {}, body.columns.map((c) => el("th", { scope: "col" }, c)))),
       el("tbody", {}, body.rows.map((r) => el("tr", {}, body.columns.map((c) => el("td", {}, show(r[c])))))))));
-  const stacked = data.datasets.length > 1 && !shape.values;
+  // Counts of one x value stack; averages and shares stand side by side.
+  const stacked = shape.stacked ?? (data.datasets.length > 1 && !shape.values && !shape.grouped);
   charts.push(new window.Chart(canvas, {
     type: "bar",
     data,
