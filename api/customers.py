@@ -22,7 +22,7 @@ from domain.customer360 import EXPECTED_FIELDS, CustomerFold, by_event_time
 from domain.facts import CustomerFact
 from predictions.churn import ChurnModel, history_of_days
 from predictions.fitting import CHURN, churn_of
-from projections.customer360 import to_json, view_document
+from projections.customer360 import Current, to_json, view_document
 from projections.paging import InvalidCursor
 from projections.set_aside import feed_each
 from schemas.text import printable
@@ -38,10 +38,6 @@ AsOf = Annotated[
     Query(description="Read the view as it was at this moment (RFC 3339 with offset, between "
           "1900 and 9000); default now."),
 ]
-
-
-def _as_of(as_of: datetime | None) -> datetime:
-    return datetime.now(UTC) if as_of is None else as_of
 
 
 def _fold(side: ReadSide, customer_id: str, as_of: datetime
@@ -66,11 +62,24 @@ def group_view(side: ReadSide, root: str, facts: list[CustomerFact], as_of: date
     return fold.view(as_of)
 
 
+def _view(side: ReadSide, customer_id: str, as_of: datetime | None) -> Current:
+    """The 360 of the customer's group as of ``as_of`` (None: now). Now comes from the fold
+    the read side keeps; a past moment is folded from the facts that happened by then."""
+    if as_of is None:
+        now = datetime.now(UTC)
+        current = side.customer360().current(customer_id, now)
+        if current is not None:
+            return current
+        as_of = now
+    view, members, _ = _fold(side, customer_id, as_of)
+    return Current(view, view_document(view), members)
+
+
 @router.get("/customers/{customer_id:path}/loyalty")
 def customer_loyalty(customer_id: CustomerId, as_of: AsOf = None,
                      side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     """The loyalty score as of a moment, with R, F, M, E, base, penalty and tier."""
-    view, _, _ = _fold(side, customer_id, _as_of(as_of))
+    view = _view(side, customer_id, as_of).view
     return {"customer_id": view.customer_id, **to_json(view.loyalty)}
 
 
@@ -82,12 +91,14 @@ def customer_360(customer_id: CustomerId, as_of: AsOf = None,
     """Profile, status, owner, consents, purchase pattern, complaints, contacts,
     satisfaction, loyalty with its components, flags, churn risk with its reasons, and the
     anomaly flags raised by then."""
-    moment = _as_of(as_of)
-    view, members, facts = _fold(side, customer_id, moment)
-    document = view_document(view)
-    document["merged_ids"] = members[1:]
-    document["churn"] = churn_of(side.models, view.customer_id, facts, moment)
-    document["anomalies"] = [a for a in side.anomalies(members)
+    current = _view(side, customer_id, as_of)
+    view, moment = current.view, current.view.as_of
+    document = {**current.document, "merged_ids": current.members[1:]}
+    orders = view.orders
+    purchases = history_of_days(view.customer_id, orders["order_days"], orders["first_order_time"],
+                                orders["last_order_time"], moment) if orders["count"] else None
+    document["churn"] = churn_of(side.models, purchases, moment)
+    document["anomalies"] = [a for a in side.anomalies(current.members)
                              if datetime.fromisoformat(str(a["raised_at"])) <= moment]
     if view.customer_id != customer_id:
         document["resolved_from"] = customer_id

@@ -62,14 +62,14 @@ class ReadSide:
         """The customer an id resolves to after merges, and every id in its group."""
         return self.customer360().group(customer_id)
 
-    def anomalies(self, members: list[str]) -> list[dict[str, object]]:
-        """The anomaly flags of a customer's group, newest first, with their figures."""
+    def anomalies(self, members: list[str], limit: int = 20) -> list[dict[str, object]]:
+        """The ``limit`` newest anomaly flags of a customer's group, with their figures."""
         with self.views.read() as db:
             rows = [row for member in members for row in self.alert_book.listing(
-                db, kind="anomaly", customer_id=member, limit=100)]
+                db, kind="anomaly", customer_id=member, limit=limit)]
         return [{"alert_id": row["alert_id"], "customer_id": row["customer_id"],
                  "raised_at": row["raised_time"], "status": row["status"], **row["details"]}
-                for row in sorted(rows, key=lambda r: r["raised_time"], reverse=True)]
+                for row in sorted(rows, key=lambda r: r["raised_time"], reverse=True)[:limit]]
 
     def facts(self, members: list[str]) -> list[CustomerFact]:
         by_member = self.history.customers_facts(members)

@@ -58,17 +58,16 @@ def fit_churn(history: CustomerHistory, book: ModelBook, as_of: datetime | None 
     return Fitted(version, fit, cut)
 
 
-def churn_of(book: ModelBook, customer_id: str, facts: list[CustomerFact],
+def churn_of(book: ModelBook, history: churn.PurchaseHistory | None,
              as_of: datetime) -> dict[str, object]:
-    """The 360's ``churn``: figures and reasons as of ``as_of``, with the model that gave
-    them, or why there are none."""
+    """The 360's ``churn``: figures and reasons for ``history`` (a customer's purchases as of
+    ``as_of``, None: no order yet), with the model that gave them, or why there are none."""
     stored = book.latest(CHURN, known_at=as_of)
     if stored is None:
         return {"risk": None, "as_of": as_of.isoformat(),
                 "reasons": ["no churn model fitted on facts recorded by then "
                             "(crm-timeline models fit churn)"]}
     model = churn.ChurnModel(**stored.parameters)
-    history = churn.purchase_history(customer_id, facts, as_of, known_at=as_of)
     described = {"model": f"BG/NBD v{stored.version} (facts as of {stored.as_of})",
                  "as_of": as_of.isoformat()}
     if history is None:

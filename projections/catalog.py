@@ -212,6 +212,7 @@ class ReadModelCatalog:
             *self.alert_book.create_statements(),
             *self.set_aside.create_statements(),
         ])
+        self.alert_book.create_indexes()
         for name in self.names:
             self.projection(name, self.generations(name)[0]).create_tables(self.views)
 

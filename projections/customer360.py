@@ -17,9 +17,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -41,7 +43,10 @@ from projections.paging import InvalidCursor
 from projections.runner import Positioned
 from projections.set_aside import SetAsideBook, Unfolded, feed_each
 from schemas.text import printable, text_problem
+from storage.errors import explain
 from storage.views import SqlCursor, ViewDatabase, to_micros
+
+log = logging.getLogger(__name__)
 
 
 def to_json(value: Any) -> Any:
@@ -80,6 +85,13 @@ class _Kept:
     fold: CustomerFold
     versions: dict[str, int] = field(default_factory=dict)
 
+    def takes(self, new: list[CustomerFact]) -> bool:
+        """Whether the fold can be fed ``new`` (in event-time order): none sorts before what
+        it holds (a late fact), and none is an erasure (the fold holds what it erases)."""
+        last = self.fold.last_key
+        return not new or not ((last is not None and event_order(new[0]) <= last)
+                               or any(f.event_type == ERASURE_REQUESTED for f in new))
+
 
 _COLUMNS = ("customer_id", "merged_into", "name", "email", "phone_digits", "status",
             "loyalty_score", "loyalty_tier", "last_event_at", "streams", "document",
@@ -88,6 +100,27 @@ _COLUMNS = ("customer_id", "merged_into", "name", "email", "phone_digits", "stat
 #: them on start-up (NULL until the row is folded again; ``replay customer360`` fills all).
 _ADDED_COLUMNS = {"missing": "TEXT", "order_days": "INTEGER", "first_order_at": "BIGINT",
                   "last_order_at": "BIGINT"}
+
+
+@dataclass(frozen=True)
+class Current:
+    """A group's 360 (as a view and as its document) and its members."""
+
+    view: Customer360
+    document: dict[str, Any]
+    members: list[str]
+
+
+@dataclass(frozen=True)
+class _Shown:
+    fold: CustomerFold  # the fold it was made of, and how many facts that fold held
+    folded: int
+    current: Current
+
+
+#: How long the API answers a busy customer's 360 with the view it made last, while no
+#: fact arrives (time windows in the 360 are minutes to days long).
+VIEW_REUSED_FOR = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -119,6 +152,8 @@ class Customer360Projection:
         self.set_aside = SetAsideBook(views)
         self._kept: KeptPerCustomer[_Kept] = KeptPerCustomer(_KEPT_FOLDS)  # folds, by root
         self._unfolded: list[Unfolded] = []  # facts the fold could not take, this batch
+        self._reading = threading.Lock()  # ``current``: API threads share the kept folds
+        self._shown: KeptPerCustomer[_Shown] = KeptPerCustomer(_KEPT_FOLDS)  # ``current``'s views
 
     def create_tables(self, views: ViewDatabase) -> None:
         views.create_tables(
@@ -254,9 +289,7 @@ class Customer360Projection:
             entry = kept.get(root)
             if entry is None:  # ``news`` holds its whole streams
                 folds[root] = (self._fold_whole(root, new), True)
-            elif new and ((entry.fold.last_key is not None
-                           and event_order(new[0]) <= entry.fold.last_key)
-                          or any(f.event_type == ERASURE_REQUESTED for f in new)):
+            elif not entry.takes(new):
                 again.append(root)
             else:
                 feed_each(new, entry.fold.add, self._unfolded)
@@ -286,6 +319,88 @@ class Customer360Projection:
         fold = CustomerFold(root, self.policies)
         feed_each(facts, fold.add, self._unfolded)
         return fold
+
+    def current(self, customer_id: str, now: datetime) -> Current | None:
+        """The 360 of the group ``customer_id`` resolves to, over every fact stored, as of
+        ``now``, for the API. None if no fact of the group has happened by ``now``, or one
+        lies after it (then fold the facts up to ``now`` instead).
+
+        The group's fold is kept between calls and fed only the facts recorded since
+        (ADR 0007 rule 3, on the read side): a busy customer is not read and folded
+        whole for every agent looking at it. Its view (tens of milliseconds for a
+        history of thousands of orders) is reused for ``VIEW_REUSED_FOR`` while no fact
+        arrives: ``as_of`` in the answer says which moment it shows. A fact the rules
+        cannot take is left out (the projection sets it aside and raises an alert), not
+        answered with a 500.
+        """
+        root, members = self.group(customer_id)
+        unfolded: list[Unfolded] = []
+        if root in self._kept:
+            current = self._current_kept(root, members, now, unfolded)
+        else:  # a short history, or one not read yet: read whole, no other thread waits
+            current = self._current_whole(root, members, now, unfolded)
+        for fact, error in unfolded:
+            log.warning("the 360 of %s leaves out fact %s: %s", printable(root),
+                        printable(fact.event_id), explain(error))
+        return current
+
+    def _current_whole(self, root: str, members: list[str], now: datetime,
+                       unfolded: list[Unfolded]) -> Current | None:
+        streams = self.history.customers_facts(members)
+        fold = CustomerFold(root, self.policies)
+        feed_each(by_event_time(f for m in members for f in streams[m]), fold.add, unfolded)
+        if fold.last_key is None or fold.last_key[0] > now:
+            return None
+        current = _current(fold, members, now)
+        if fold.count >= _KEEP_FROM and not unfolded:  # busy: fed, from now on, what comes
+            versions = {m: max((f.originator_version for f in streams[m]), default=0)
+                        for m in members}
+            with self._reading:
+                self._kept.keep(root, _Kept(tuple(members), fold, versions))
+        return current
+
+    def _current_kept(self, root: str, members: list[str], now: datetime,
+                      unfolded: list[Unfolded]) -> Current | None:
+        """A kept fold, fed in place what was recorded since. The store is read outside the
+        lock (a thread waiting on PostgreSQL must not hold up the others); under it,
+        only what the fold has not seen yet is fed, whoever read it."""
+        with self._reading:
+            entry = self._kept.get(root)
+            seen = dict(entry.versions) if entry is not None else {}
+        if entry is None or entry.members != tuple(members):
+            return self._current_whole(root, members, now, unfolded)
+        news = self.history.customers_facts(members, after=seen)
+        with self._reading:
+            fresh = by_event_time(f for m in members for f in news[m]
+                                  if f.originator_version > entry.versions.get(m, 0))
+            again = self._kept.get(root) is not entry or not entry.takes(fresh)
+            if again:  # replaced meanwhile, a late fact or an erasure: read it whole
+                self._kept.pop(root, None)
+                self._shown.pop(root, None)
+            else:
+                return self._feed_and_show(root, members, entry, fresh, now, unfolded)
+        return self._current_whole(root, members, now, unfolded)
+
+    def _feed_and_show(self, root: str, members: list[str], entry: _Kept,
+                       fresh: list[CustomerFact], now: datetime,
+                       unfolded: list[Unfolded]) -> Current | None:
+        """Under ``_reading``: feed the kept fold, and show it (the last view, while fresh)."""
+        skipped = len(unfolded)
+        feed_each(fresh, entry.fold.add, unfolded)
+        for fact in fresh:
+            entry.versions[fact.customer_id] = max(entry.versions.get(fact.customer_id, 0),
+                                                   fact.originator_version)
+        if len(unfolded) > skipped:  # a fold that skipped a fact may hold half of it
+            self._kept.pop(root, None)
+        fold = entry.fold
+        if fold.last_key is None or fold.last_key[0] > now:
+            return None
+        shown = self._shown.get(root)
+        if shown is None or shown.fold is not fold or shown.folded != fold.count \
+                or not timedelta(0) <= now - shown.current.view.as_of < VIEW_REUSED_FOR:
+            shown = _Shown(fold, fold.count, _current(fold, members, now))
+            self._shown.keep(root, shown)
+        return shown.current
 
     def group(self, customer_id: str) -> tuple[str, list[str]]:
         """The customer an id resolves to after merges, and every id in its group."""
@@ -377,6 +492,11 @@ class Customer360Projection:
     def drop_tables(self, db: SqlCursor) -> None:
         for table in (self.table, *self._sibling_aliases):
             db.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _current(fold: CustomerFold, members: list[str], now: datetime) -> Current:
+    view = fold.view(now)
+    return Current(view, view_document(view), members)
 
 
 def _marker(duplicate: str, root: str) -> tuple[Any, ...]:

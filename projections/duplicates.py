@@ -48,11 +48,9 @@ class DuplicateCandidates:
         views.create_tables([
             f"CREATE TABLE IF NOT EXISTS {self.table} (customer_id TEXT PRIMARY KEY,"
             " email TEXT, phone TEXT, name TEXT, address TEXT, country TEXT,"
-            " set_at TEXT NOT NULL)",
-            # an index lives in its table's schema: its own name is not qualified
-            *(f'CREATE INDEX IF NOT EXISTS "{self._plain_name}_{key}" ON {self.table} ({key})'
-              for key in ("email", "phone", "address")),
-        ])
+            " set_at TEXT NOT NULL)"])
+        views.add_indexes(self._plain_name, {f"{self._plain_name}_{key}": key
+                                             for key in ("email", "phone", "address")})
 
     def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None:
         facts = [item.fact for item in batch if item.fact.event_type in PROFILE_TYPES]

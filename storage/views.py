@@ -133,6 +133,24 @@ class ViewDatabase:
         self.create_tables([f"ALTER TABLE {self.table(name)} ADD COLUMN{if_not} {column} {kind}"
                             for column, kind in columns.items() if column not in present])
 
+    def add_indexes(self, name: str, indexes: dict[str, str]) -> None:
+        """Create the ``indexes`` (index name: column list) of table ``name`` that are
+        missing. Looked for first: ``CREATE INDEX IF NOT EXISTS`` locks the table before it
+        looks, and a process starting beside running projectors must not wait on them
+        (or deadlock with one) for an index that is there."""
+        with self.read() as db:
+            if self.dialect == "postgres":
+                db.execute("SELECT indexname AS name FROM pg_indexes"
+                           " WHERE schemaname = %s AND tablename = %s",
+                           [self.datastore.schema, name])  # type: ignore[union-attr]
+            else:
+                db.execute("SELECT name FROM sqlite_master WHERE type = 'index'"
+                           " AND tbl_name = %s", [name])
+            present = {row["name"] for row in db.fetchall()}
+        # an index lives in its table's schema: its own name is not qualified
+        self.create_tables([f'CREATE INDEX IF NOT EXISTS "{index}" ON {self.table(name)} ({columns})'
+                            for index, columns in indexes.items() if index not in present])
+
     def create_tables(self, statements: Sequence[str]) -> None:
         with self._raw_transaction(commit=True) as cursor:
             if self.dialect == "postgres":  # CREATE ... IF NOT EXISTS races between processes
