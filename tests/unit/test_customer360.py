@@ -57,6 +57,7 @@ def test_the_360_view_of_a_customer_with_a_history() -> None:
     assert view.owner == {"id": "A-7", "name": "Sven", "since": T - days(499)}
     assert view.orders == {
         "count": 3,
+        "order_days": 3,
         "lifetime_value": {"EUR": "1400.00", "USD": "300.00"},
         "average_order_value": {"EUR": "700.00", "USD": "300.00"},
         "first_order_time": T - days(400),
