@@ -16,7 +16,6 @@ directly in this process, one request at a time, with the same mix.
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 import time
@@ -24,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import harness
-import httpx
 import open_loop
 from open_loop import BIG
 
@@ -55,10 +53,7 @@ def reference(side: ReadSide, others: list[str], count: int, seed: int) -> list[
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    open_loop.add_population_arguments(parser)
-    args = parser.parse_args()
-    open_loop.population_defaults(args)
+    args = open_loop.parse_arguments(__doc__.splitlines()[0])
 
     with harness.Run(keep=args.keep) as run:
         served = open_loop.populate_and_serve(run, args)
@@ -67,10 +62,7 @@ def main() -> int:
             model = f"churn model v{fit_churn(served.history, book).version}"
         except NotEnoughHistory as error:
             model = f"no churn model ({error})"
-        with httpx.Client(base_url=served.base_url,
-                          headers={"Authorization": f"Bearer {served.key}"}) as warm:
-            for customer in [BIG, *served.others[:20]]:
-                warm.get(f"/customers/{customer}").raise_for_status()
+        open_loop.warm(served, "/customers/{customer}")
         outcome = open_loop.run_load(served, CustomerPlan(served.others), args)
         side = ReadSide(served.history, served.catalog, 50, book)
         direct = reference(side, served.others, min(1000, int(args.rate * args.seconds)), args.seed)

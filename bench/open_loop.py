@@ -35,18 +35,29 @@ class Plan(Protocol):
                  ) -> tuple[str, dict[str, Any], bool]: ...
 
 
-def add_population_arguments(parser: argparse.ArgumentParser) -> None:
+def parse_arguments(description: str) -> Any:
+    """The read benchmarks' options (the population, the rate, how long), smoke defaults
+    applied."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--big-events", type=int, help="events of the busy customer (10000; smoke 1000)")
     parser.add_argument("--others", type=int, help="other customers (2000; smoke 200)")
     parser.add_argument("--events-per-other", type=int, default=10)
     parser.add_argument("--rate", type=float, help="requests/s offered (200; smoke 50)")
     parser.add_argument("--seconds", type=float, help="how long (30; smoke 5)")
     harness.add_run_arguments(parser)
-
-
-def population_defaults(args: Any) -> None:
+    args = parser.parse_args()
     harness.apply_defaults(args, big_events=(10_000, 1_000), others=(2_000, 200),
                            rate=(200.0, 50.0), seconds=(30.0, 5.0))
+    return args
+
+
+def warm(served: Served, path: str, params: dict[str, Any] | None = None) -> None:
+    """Ask for ``path`` (``{customer}`` filled in) once for the busy customer and 20 others,
+    so the figures start with a warm API."""
+    with httpx.Client(base_url=served.base_url,
+                      headers={"Authorization": f"Bearer {served.key}"}) as client:
+        for customer in [BIG, *served.others[:20]]:
+            client.get(path.format(customer=customer), params=params).raise_for_status()
 
 
 @dataclass

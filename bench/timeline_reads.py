@@ -18,7 +18,6 @@ process, one at a time, with the same mix of customers and pages.
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 import time
@@ -26,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import harness
-import httpx
 import open_loop
 from open_loop import BIG
 
@@ -64,17 +62,11 @@ def reference(timeline: Any, others: list[str], count: int, seed: int) -> list[f
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    open_loop.add_population_arguments(parser)
-    args = parser.parse_args()
-    open_loop.population_defaults(args)
+    args = open_loop.parse_arguments(__doc__.splitlines()[0])
 
     with harness.Run(keep=args.keep) as run:
         served = open_loop.populate_and_serve(run, args)
-        with httpx.Client(base_url=served.base_url,
-                          headers={"Authorization": f"Bearer {served.key}"}) as warm:
-            for customer in [BIG, *served.others[:20]]:
-                warm.get(f"/customers/{customer}/timeline", params={"limit": 50}).raise_for_status()
+        open_loop.warm(served, "/customers/{customer}/timeline", {"limit": 50})
         outcome = open_loop.run_load(served, TimelinePlan(served.others), args)
         direct = reference(served.catalog.live(TIMELINE), served.others,
                            min(2000, int(args.rate * args.seconds)), args.seed)

@@ -80,24 +80,24 @@ class PurchaseAffinity(Report):
             if row["kind"] == "together":
                 for a, b in ((row["antecedent"], row["consequent"]),
                              (row["consequent"], row["antecedent"])):
-                    confidence = _share(row["orders"], products[a]["orders"])
-                    base = _share(products[b]["orders"], total["orders"])
-                    out.append({"kind": "together", "antecedent": a, "consequent": b,
-                                "count": row["orders"],
-                                "support": _share(row["orders"], total["orders"]),
-                                "confidence": confidence, "lift": _ratio(confidence, base),
-                                "mean_days": None})
+                    out.append(_rule("together", a, b, row["orders"], "orders", products, total))
             elif row["kind"] == "follows" and row["customers"]:
-                a, b = row["antecedent"], row["consequent"]
-                confidence = _share(row["customers"], products[a]["customers"])
-                base = _share(products[b]["customers"], total["customers"])
-                out.append({"kind": "follows", "antecedent": a, "consequent": b,
-                            "count": row["customers"],
-                            "support": _share(row["customers"], total["customers"]),
-                            "confidence": confidence, "lift": _ratio(confidence, base),
-                            "mean_days": round(row["seconds"] / row["customers"] / _DAY_SECONDS, 1)})
+                out.append(_rule("follows", row["antecedent"], row["consequent"],
+                                 row["customers"], "customers", products, total,
+                                 round(row["seconds"] / row["customers"] / _DAY_SECONDS, 1)))
         return sorted(out, key=lambda r: (r["kind"], -(r["confidence"] or 0), r["antecedent"],
                                           r["consequent"] or ""))
+
+
+def _rule(kind: str, a: str, b: str, count: int, unit: str, products: dict[str, Doc],
+          total: Doc, mean_days: float | None = None) -> Doc:
+    """A rule A -> B shown by ``count`` of ``unit`` (orders for bought together, customers
+    for bought next), with its support, confidence and lift over that unit."""
+    confidence = _share(count, products[a][unit])
+    return {"kind": kind, "antecedent": a, "consequent": b, "count": count,
+            "support": _share(count, total[unit]), "confidence": confidence,
+            "lift": _ratio(confidence, _share(products[b][unit], total[unit])),
+            "mean_days": mean_days}
 
 
 def _follow(rows: ReportRows, first_bought: dict[str, str], sku: str, sign: int) -> None:
