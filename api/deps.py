@@ -65,11 +65,10 @@ class ReadSide:
     def anomalies(self, members: list[str], limit: int = 20) -> list[dict[str, object]]:
         """The ``limit`` newest anomaly flags of a customer's group, with their figures."""
         with self.views.read() as db:
-            rows = [row for member in members for row in self.alert_book.listing(
-                db, kind="anomaly", customer_id=member, limit=limit)]
+            rows = self.alert_book.listing(db, kind="anomaly", customer_id=members, limit=limit)
         return [{"alert_id": row["alert_id"], "customer_id": row["customer_id"],
                  "raised_at": row["raised_time"], "status": row["status"], **row["details"]}
-                for row in sorted(rows, key=lambda r: r["raised_time"], reverse=True)[:limit]]
+                for row in rows]
 
     def facts(self, members: list[str]) -> list[CustomerFact]:
         by_member = self.history.customers_facts(members)

@@ -112,13 +112,18 @@ class AlertBook:
                 f" FROM {self.alerts} WHERE timeline_type IS NOT NULL")
 
     def listing(self, db: SqlCursor, *, kind: str | None = None, status: str | None = None,
-                customer_id: str | None = None, limit: int = 100) -> list[Row]:
-        """Alerts newest first, of ``kind``, in ``status``, about ``customer_id`` if given."""
+                customer_id: str | Sequence[str] | None = None, limit: int = 100) -> list[Row]:
+        """Alerts newest first, of ``kind``, in ``status``, about ``customer_id`` (or any of
+        several: a merge group's members) if given."""
         clauses, params = ["1 = 1"], []
-        for column, value in (("kind", kind), ("status", status), ("customer_id", customer_id)):
+        for column, value in (("kind", kind), ("status", status)):
             if value is not None:
                 clauses.append(f"{column} = %s")
                 params.append(value)
+        if customer_id is not None:
+            ids = [customer_id] if isinstance(customer_id, str) else list(customer_id)
+            clauses.append(f"customer_id IN ({', '.join(['%s'] * len(ids))})")
+            params.extend(ids)
         db.execute(
             "SELECT alert_id, kind, customer_id, raised_time, status, details, acknowledged_by,"
             f" acknowledged_at FROM {self.alerts} WHERE {' AND '.join(clauses)}"
