@@ -151,14 +151,21 @@ class KeyRing:
                        f" FROM {self.table} ORDER BY created_at")
             return db.fetchall()
 
+    def remembered(self, key: str) -> Caller | None:
+        """The caller of ``key`` if it was verified in the last ``VERIFIED_SECONDS``
+        (no database read), else None: ask ``verify``."""
+        remembered = self._verified.get(_digest(key))
+        if remembered is not None and time.monotonic() - remembered[0] < VERIFIED_SECONDS:
+            return remembered[1]
+        return None
+
     def verify(self, key: str) -> Caller | None:
         prefix, _, rest = key.partition("_")
         key_id, _, secret = rest.partition("_")
         if prefix != "crm" or not _KEY_ID.fullmatch(key_id) or not secret:
             return None
-        remembered = self._verified.get(_digest(key))
-        if remembered is not None and time.monotonic() - remembered[0] < VERIFIED_SECONDS:
-            return remembered[1]
+        if (caller := self.remembered(key)) is not None:
+            return caller
         with self.views.read() as db:
             db.execute(f"SELECT name, role, digest, revoked_at, permissions FROM {self.table}"
                        " WHERE key_id = %s", [key_id])

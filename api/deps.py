@@ -75,5 +75,6 @@ class ReadSide:
         return [fact for member in members for fact in by_member[member]]
 
 
-def read_side(request: Request) -> ReadSide:
+async def read_side(request: Request) -> ReadSide:
+    """Async: a sync dependency would cost every request a thread hop for one lookup."""
     return request.app.state.read_side
