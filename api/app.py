@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 from access.keys import KeyRing
 from api import (
@@ -22,7 +27,29 @@ from api.deps import ReadSide
 from history.customer_history import CustomerHistory
 from predictions.model_book import ModelBook
 from projections.catalog import ReadModelCatalog
+from projections.serving import Heartbeat
 from storage.views import ViewDatabase
+
+
+@asynccontextmanager
+async def _announced(api: FastAPI) -> AsyncIterator[None]:
+    """While it serves, the API says every few seconds which generation of each report it
+    reads (``GET /reports``, ``crm-timeline replay``), finding newly deployed reports."""
+    catalog = api.state.read_side.catalog
+
+    def serves() -> dict[str, int]:
+        catalog.discover()
+        return catalog.live_generations()
+
+    stop = threading.Event()
+    beating = threading.Thread(target=Heartbeat(catalog.serving, "api", serves).run,
+                               args=(stop,), name="heartbeat", daemon=True)
+    beating.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        await run_in_threadpool(beating.join, 10)
 
 
 def create_api(
@@ -43,6 +70,7 @@ def create_api(
         version="0.1.0",
         description="Read the memory of every customer: timelines of contacts, orders, "
         "complaints and account changes, as reported by upstream systems through Kafka.",
+        lifespan=_announced,
     )
     api.state.read_side = ReadSide(history, catalog, page_size, ModelBook(views))
     api.state.keys = KeyRing(views)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from api.access import requires
 from api.deps import ReadSide, read_side
 from projections import replay
+from projections.catalog import UnknownReadModel
 from projections.reports.base import Doc
 
 router = APIRouter(tags=["reports"], dependencies=[Depends(requires("agent"))])
@@ -22,11 +24,20 @@ router = APIRouter(tags=["reports"], dependencies=[Depends(requires("agent"))])
 @router.get("/reports")
 def list_reports(side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     """Every report, and the rebuildable read models (``kind``), with its live generation,
-    a rebuild in progress, and how far it has read."""
+    a rebuild in progress, how far it has read, and the running processes that serve it
+    (``served_by``: API processes that read it, loops that follow it, each with the
+    generation it uses; ``processes`` lists every running process and all it serves)."""
     shown = ("name", "kind", "title", "live_generation", "building_generation", "position",
              "store_position", "caught_up")
-    return {"reports": [{key: model[key] for key in shown}
-                        for model in side.catalog.describe() if model["rebuildable"]]}
+    running = side.catalog.serving.running()
+    return {
+        "reports": [{**{key: model[key] for key in shown},
+                     "served_by": [{"process": p.process, "role": p.role,
+                                    "generation": p.serves[model["name"]]}
+                                   for p in running if model["name"] in p.serves]}
+                    for model in side.catalog.describe() if model["rebuildable"]],
+        "processes": [p.as_dict() for p in running],
+    }
 
 
 #: A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
@@ -65,15 +76,17 @@ def read_report(
 ) -> Any:
     """The live rows; CSV with `?format=csv` or `Accept: text/csv`."""
     catalog = side.catalog
-    if name not in catalog.reports:
-        raise HTTPException(404, f"no report {name!r}; known: {', '.join(catalog.reports)}")
+    try:
+        report = catalog.report(name)
+    except UnknownReadModel as error:
+        raise HTTPException(404, str(error)) from None
     rows = catalog.read(name)
-    columns = catalog.reports[name].columns
+    columns = report.columns
     wants_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
     if wants_csv:
         return Response(_csv(columns, rows), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
-    return {"name": name, "title": catalog.reports[name].title, "columns": list(columns),
+    return {"name": name, "title": report.title, "columns": list(columns),
             "rows": rows}
 
 
@@ -85,6 +98,8 @@ _rebuilds_lock = threading.Lock()
 def start_replay(name: str, side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     """Rebuild a report from the first event in the background; it swaps in when caught up."""
     catalog = side.catalog
+    with contextlib.suppress(UnknownReadModel):
+        catalog.entry(name)  # finds a report module deployed since the API started
     if name not in catalog.rebuildable:
         raise HTTPException(404, f"nothing to rebuild called {name!r}; known: "
                             f"{', '.join(catalog.rebuildable)}")

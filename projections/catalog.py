@@ -2,7 +2,8 @@
 
 Adding a read model is one module (its tables, how a batch changes them, its queries)
 and one line in ``ReadModelCatalog._entries``; a report is one module in
-``projections/reports/``, found by discovery. Everything that needs the list asks
+``projections/reports/``, found by discovery, also by processes already running
+(``discover``: the API serves it, and a loop following ``all`` builds it). Everything that needs the list asks
 here: settings (``CRM_PROJECTIONS``), the projection loop, replay, ``/reports``,
 status.
 
@@ -30,8 +31,9 @@ from projections.customer360 import Customer360Projection
 from projections.duplicates import DuplicateCandidates
 from projections.generation import Generation
 from projections.reports import report_classes
-from projections.reports.base import Doc, ReportProjection
+from projections.reports.base import Doc, Report, ReportProjection
 from projections.runner import ReadModel
+from projections.serving import ServingRegistry
 from projections.set_aside import SetAsideBook
 from projections.shards import EVERY_CUSTOMER, Shard
 from projections.timeline import TimelineProjection
@@ -46,6 +48,8 @@ ANOMALIES = "anomalies"
 DUPLICATES = "duplicates"
 #: How long a swapped-out generation stays readable: readers look the live one up each second.
 RETIRE_AFTER_SECONDS = 5.0
+#: How often a running process looks for report modules deployed since it started.
+DISCOVER_SECONDS = 2.0
 
 
 class UnknownReadModel(KeyError):
@@ -78,7 +82,9 @@ class ReadModelCatalog:
         self.set_aside = SetAsideBook(views)
         self._entries = {entry.name: entry for entry in self._declared()}
         self._live_cache: dict[str, tuple[float, ReadModel]] = {}
+        self._discovered = time.monotonic()
         self.table = views.table("read_model_generations")
+        self.serving = ServingRegistry(views)
 
     def _declared(self) -> list[Entry]:
         history, views, policies = self.history, self.views, self.policies
@@ -95,10 +101,38 @@ class ReadModelCatalog:
                   rebuildable=False),
             Entry(DUPLICATES, "Duplicate candidates", "read_model",
                   lambda g: DuplicateCandidates(views, g)),
-            *(Entry(name, report.title, "report",
-                    lambda g, report=report: ReportProjection(report, views, g))  # type: ignore[misc]
-              for name, report in self.reports.items()),
+            *(self._report_entry(report) for report in self.reports.values()),
         ]
+
+    def _report_entry(self, report: Report) -> Entry:
+        return Entry(report.name, report.title, "report",
+                     lambda g: ReportProjection(report, self.views, g))
+
+    def discover(self) -> list[str]:
+        """Report modules deployed since this catalog was made: known from now on, their
+        live generation's tables made (empty until a loop or a replay fills them). Looks
+        at most once per ``DISCOVER_SECONDS`` (asking for unknown names is no way to make
+        a process scan its disk); the new names."""
+        if time.monotonic() - self._discovered < DISCOVER_SECONDS:
+            return []
+        self._discovered = time.monotonic()
+        new = [cls(self.policies) for name, cls in report_classes(skip_broken=True).items()
+               if name not in self.reports]
+        for report in new:
+            self.reports[report.name] = report
+            self._entries[report.name] = self._report_entry(report)
+            self.projection(report.name, self.generations(report.name)[0]).create_tables(self.views)
+            log.info("report %s found (deployed since this process started)", report.name)
+        return [report.name for report in new]
+
+    def report(self, name: str) -> Report:
+        """The report called ``name``, looking for newly deployed modules before saying
+        ``UnknownReadModel``."""
+        if name not in self.reports:
+            self.discover()
+        if name not in self.reports:
+            raise UnknownReadModel(f"no report {name!r}; known: {', '.join(self.reports)}")
+        return self.reports[name]
 
     # --- the list ----------------------------------------------------------------------
 
@@ -112,6 +146,8 @@ class ReadModelCatalog:
         return [name for name, entry in self._entries.items() if entry.rebuildable]
 
     def entry(self, name: str) -> Entry:
+        if name not in self._entries:
+            self.discover()
         if name not in self._entries:
             raise UnknownReadModel(f"no read model called {name!r}; known: "
                                    f"{', '.join(self._entries)}")
@@ -140,6 +176,13 @@ class ReadModelCatalog:
             db.execute(f"SELECT live, building FROM {self.table} WHERE name = %s", [name])
             row = db.fetchone()
         return (row["live"], row["building"]) if row else (1, None)
+
+    def live_generations(self) -> dict[str, int]:
+        """The live generation of every rebuildable read model, in one query."""
+        with self.views.read() as db:
+            db.execute(f"SELECT name, live FROM {self.table}")
+            stored = {row["name"]: row["live"] for row in db.fetchall()}
+        return {name: stored.get(name, 1) for name in self.rebuildable}
 
     def projection(self, name: str, generation: int, shard: Shard | None = None) -> ReadModel:
         """Generation ``generation`` of read model ``name`` in ``shard`` (default: this
@@ -211,6 +254,7 @@ class ReadModelCatalog:
             " name TEXT PRIMARY KEY, live INTEGER NOT NULL, building INTEGER)",
             *self.alert_book.create_statements(),
             *self.set_aside.create_statements(),
+            *self.serving.create_statements(),
         ])
         self.alert_book.create_indexes()
         for name in self.names:
@@ -219,6 +263,7 @@ class ReadModelCatalog:
     def describe(self) -> list[dict[str, Any]]:
         """Each read model with its live and building generation and how far it has read
         the store, for ``/reports`` and ``status``."""
+        self.discover()
         stored = self.history.recorder.max_notification_id() or 0
         described = []
         for name, entry in self._entries.items():
@@ -240,12 +285,16 @@ class LiveGenerations:
     Checked about once a second: after a swap the new generation is followed from where
     its rebuild stopped, and the old one is dropped a few seconds later (readers may
     still hold it for a second). It must not linger: no process follows it, so an
-    erasure request would never reach it.
+    erasure request would never reach it. With a ``selection`` (``CRM_PROJECTIONS``),
+    a report module deployed while running joins when the selection picks it.
     """
 
-    def __init__(self, catalog: ReadModelCatalog, names: Sequence[str]) -> None:
+    def __init__(self, catalog: ReadModelCatalog, names: Sequence[str],
+                 selection: str | None = None) -> None:
         self.catalog = catalog
         self.names = list(names)
+        self.selection = selection
+        self._known = set(catalog.names)  # those deployed when this loop was made
         self._models: dict[str, ReadModel] = {}
         self._retiring: list[tuple[float, str, int]] = []  # (when, name, generation) to drop
         self._checked = 0.0
@@ -253,6 +302,12 @@ class LiveGenerations:
     def read_models(self) -> list[ReadModel]:
         if time.monotonic() - self._checked >= 1.0:
             self._checked = time.monotonic()
+            if self.selection is not None:
+                self.catalog.discover()
+                new = [name for name in self.catalog.chosen(self.selection)
+                       if name not in self._known]
+                self._known.update(new)
+                self.names += new
             for name in self.names:
                 live, _ = self.catalog.generations(name)
                 current = self._models.get(name)
@@ -269,3 +324,8 @@ class LiveGenerations:
                 self._retiring.remove(retired)
                 self.catalog.drop(retired[1], retired[2])
         return list(self._models.values())
+
+    def following(self) -> dict[str, int]:
+        """The generation followed of each read model (for ``ServingRegistry``)."""
+        return {name: model.generation  # type: ignore[attr-defined]
+                for name, model in self._models.items()}

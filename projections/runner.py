@@ -325,11 +325,13 @@ class ProjectionLoop:
         poll_seconds: float,
         periodic: Sequence[tuple[float, Callable[[], object]]] = (),
         more: Callable[[], Sequence[ReadModel]] = list,
+        following: Callable[[], dict[str, int]] = dict,
     ) -> None:
         self.history = history
         self.views = views
         self.read_models = read_models
         self.more = more  # read models whose set may change while running (report generations)
+        self.following = following  # the generations ``more`` follows, by read model
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.periodic = list(periodic)

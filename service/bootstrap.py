@@ -108,18 +108,22 @@ def build_catalog(
 
 def build_projection_loop(settings: Settings, history: CustomerHistory, views: ViewDatabase,
                           catalog: ReadModelCatalog,
-                          names: Sequence[str] | None = None) -> ProjectionLoop:
+                          names: Sequence[str] | None = None, *,
+                          new_reports: bool = True) -> ProjectionLoop:
     """The read models ``names`` (default: those ``CRM_PROJECTIONS`` chooses), following the
     history in one loop: the live generation of each rebuildable one, and with the
-    complaint SLA its clock. ``UnknownReadModel`` for a name the catalog does not know."""
+    complaint SLA its clock; with ``new_reports``, also report modules deployed while it
+    runs that ``CRM_PROJECTIONS`` picks. ``UnknownReadModel`` for a name the catalog does
+    not know."""
     chosen = catalog.chosen(settings.projections) if names is None else list(names)
     core = [catalog.live(name) for name in chosen if name not in catalog.rebuildable]
     clocks = [(settings.sla_check_seconds, model.check_due) for model in core
               if isinstance(model, ComplaintSlaProjection)]
-    generations = LiveGenerations(catalog, [n for n in chosen if n in catalog.rebuildable])
+    generations = LiveGenerations(catalog, [n for n in chosen if n in catalog.rebuildable],
+                                  selection=settings.projections if new_reports else None)
     return ProjectionLoop(history, views, core, batch_size=settings.projection_batch_size,
                           poll_seconds=settings.projection_poll_seconds, periodic=clocks,
-                          more=generations.read_models)
+                          more=generations.read_models, following=generations.following)
 
 
 def build_projection_loops(settings: Settings, history: CustomerHistory, views: ViewDatabase,
@@ -131,7 +135,9 @@ def build_projection_loops(settings: Settings, history: CustomerHistory, views: 
     chosen = catalog.chosen(settings.projections)
     lanes = [[TIMELINE], [n for n in chosen if n != TIMELINE]] if (
         TIMELINE in chosen and len(chosen) > 1) else [chosen]
-    return [build_projection_loop(settings, history, views, catalog, lane) for lane in lanes]
+    return [build_projection_loop(settings, history, views, catalog, lane,
+                                  new_reports=lane != [TIMELINE] or len(lanes) == 1)
+            for lane in lanes]
 
 
 def build_alert_relay(settings: Settings, views: ViewDatabase) -> AlertRelay:

@@ -14,6 +14,7 @@ import prometheus_client
 import uvicorn
 
 from projections.catalog import UnknownReadModel
+from projections.serving import Heartbeat
 from service import bootstrap
 from service.settings import Settings, SettingsError
 from service.topics import ensure_topics
@@ -75,6 +76,9 @@ def start_projectors(settings: Settings, stop: threading.Event) -> list[threadin
     names = ["projections"] if len(loops) == 1 else ["projections: timeline", "projections: others"]
     threads = [threading.Thread(target=loop.run, args=(stop,), name=name)
                for name, loop in zip(names, loops, strict=True)]
+    heartbeat = Heartbeat(catalog.serving, "projector",
+                          lambda: {k: v for loop in loops for k, v in loop.following().items()})
+    threads.append(threading.Thread(target=heartbeat.run, args=(stop,), name="heartbeat"))
     if any(loop.periodic for loop in loops):
         relay = bootstrap.build_alert_relay(settings, views)
         threads.append(threading.Thread(target=relay.run, args=(stop, settings.alert_relay_seconds),

@@ -12,7 +12,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> None:
     """Rebuild reports from the first event with a progress bar; --diff shows before swapping."""
     from tqdm import tqdm
 
-    from projections import replay
+    from projections import replay, serving
     from projections.catalog import CUSTOMER_360
     from service import bootstrap
 
@@ -32,25 +32,28 @@ def _replay(settings: Settings, args: argparse.Namespace) -> None:
 
         result = replay.replay(catalog, names, swap=not args.diff, batch_size=args.batch_size,
                                on_progress=show)
+    if not args.diff:
+        live = {name: catalog.generations(name)[0] for name in names}
+        print(f"{result.done} events folded; waiting for the running processes to take "
+              f"{'it' if len(names) == 1 else 'them'} up...", flush=True)
+        for name, reached in serving.reach(catalog.serving, live).items():
+            print(reached.describe(name, live[name]))
+        return
     for name in names:
-        if args.diff:
-            generation = catalog.generations(name)[1]
-            changes = replay.diff(catalog, name)
-            print(f"{name} generation {generation} against the live one: "
-                  f"{len(changes.added)} rows added, {len(changes.removed)} removed, "
-                  f"{len(changes.changed)} changed")
-            if name == CUSTOMER_360:
-                tiers = replay.tier_changes(changes)
-                print(f"customers whose loyalty tier changes: {len(tiers)}")
-                for customer, before, after in tiers[:50]:
-                    print(f"  {customer}: {before} -> {after}")
-            else:
-                for old, new in changes.changed[:20]:
-                    print(f"  - {old}\n  + {new}")
-            print("Run without --diff to swap it in.")
+        generation = catalog.generations(name)[1]
+        changes = replay.diff(catalog, name)
+        print(f"{name} generation {generation} against the live one: "
+              f"{len(changes.added)} rows added, {len(changes.removed)} removed, "
+              f"{len(changes.changed)} changed")
+        if name == CUSTOMER_360:
+            tiers = replay.tier_changes(changes)
+            print(f"customers whose loyalty tier changes: {len(tiers)}")
+            for customer, before, after in tiers[:50]:
+                print(f"  {customer}: {before} -> {after}")
         else:
-            print(f"{name}: generation {catalog.generations(name)[0]} is live "
-                  f"({result.done} events folded)")
+            for old, new in changes.changed[:20]:
+                print(f"  - {old}\n  + {new}")
+        print("Run without --diff to swap it in.")
 
 
 def register(commands: Any) -> None:

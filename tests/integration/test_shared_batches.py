@@ -86,7 +86,7 @@ def test_crm_projections_splits_the_read_models_between_projector_processes(desk
     threads = runtime.start_projectors(desk.settings.model_copy(update={"projections": "timeline"}),
                                        stop)
     try:
-        assert [t.name for t in threads] == ["projections"]
+        assert [t.name for t in threads] == ["projections", "heartbeat"]
         wait_until(lambda: desk.views.position("timeline") == last, what="the timeline")
         assert not desk.views.position("customer360")
         assert not desk.views.position("complaint_sla")
@@ -108,7 +108,7 @@ def test_with_the_others_the_timeline_follows_in_a_loop_of_its_own(desk: Desk) -
                                        stop)
     try:
         assert [t.name for t in threads] == ["projections: timeline", "projections: others",
-                                             "alert-relay"]
+                                             "heartbeat", "alert-relay"]
         for name in ("timeline", "customer360", "complaint_sla"):
             wait_until(lambda name=name: desk.views.position(name) == last, what=name)
     finally:
