@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -98,8 +97,7 @@ _rebuilds_lock = threading.Lock()
 def start_replay(name: str, side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     """Rebuild a report from the first event in the background; it swaps in when caught up."""
     catalog = side.catalog
-    with contextlib.suppress(UnknownReadModel):
-        catalog.entry(name)  # finds a report module deployed since the API started
+    catalog.discover()  # a report module deployed since the API started
     if name not in catalog.rebuildable:
         raise HTTPException(404, f"nothing to rebuild called {name!r}; known: "
                             f"{', '.join(catalog.rebuildable)}")
