@@ -21,6 +21,8 @@ COPY api ./api
 COPY service ./service
 COPY outbox ./outbox
 COPY messaging ./messaging
+COPY exports ./exports
+COPY webhooks ./webhooks
 COPY config ./config
 RUN pip install --no-cache-dir --no-deps . \
     && useradd --system --uid 10001 crm

@@ -28,6 +28,14 @@ def console_page() -> FileResponse:
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+@router.get("/asyncapi", response_class=FileResponse)
+def asyncapi_page() -> FileResponse:
+    """The AsyncAPI document as a page for people: channels, messages, headers and payload
+    schemas, drawn by ``static/asyncapi.js`` from ``/asyncapi.json`` (no CDN: the CSP
+    allows only this origin)."""
+    return FileResponse(STATIC / "asyncapi.html", headers={"Cache-Control": "no-cache"})
+
+
 @router.get("/me")
 def who_am_i(caller: SignedIn) -> dict[str, str]:
     """The name and role of the key sent; 401 for a missing or invalid key."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from fastapi import Request
 
@@ -11,9 +13,18 @@ from domain.facts import CustomerFact
 from history.customer_history import CustomerHistory
 from predictions.model_book import ModelBook
 from projections.alerts import AlertBook
-from projections.catalog import CUSTOMER_360, DUPLICATES, TIMELINE, ReadModelCatalog
+from projections.catalog import (
+    COMPLAINT_SLA,
+    CUSTOMER_360,
+    DUPLICATES,
+    FOLLOW_UPS,
+    TIMELINE,
+    ReadModelCatalog,
+)
+from projections.complaint_sla import ComplaintSlaProjection
 from projections.customer360 import Customer360Projection
 from projections.duplicates import DuplicateCandidates
+from projections.follow_ups import FollowUpProjection, task_json
 from projections.timeline import TimelineProjection
 from storage.views import ViewDatabase
 
@@ -33,7 +44,9 @@ class ReadSide:
 
     @property
     def policies(self) -> Policies:
-        return self.catalog.policies
+        """The live 360 generation's: agents see a new formula only once a rebuild made
+        with it is swapped in (``projections/generation_policies.py``)."""
+        return self.customer360().policies
 
     @property
     def alert_book(self) -> AlertBook:
@@ -58,9 +71,12 @@ class ReadSide:
         return [{**who.get(c["customer_id"], {"customer_id": c["customer_id"]}), **c}
                 for c in found]
 
-    def group(self, customer_id: str) -> tuple[str, list[str]]:
-        """The customer an id resolves to after merges, and every id in its group."""
-        return self.customer360().group(customer_id)
+    def group(self, customer_id: str, as_of: datetime | None = None,
+              known_at: datetime | None = None) -> tuple[str, list[str]]:
+        """The customer an id resolves to after merges, and every id in its group (now, or
+        as the merges that had happened by ``as_of`` and were recorded by ``known_at``
+        made it)."""
+        return self.customer360().group(customer_id, as_of, known_at)
 
     def anomalies(self, members: list[str], limit: int = 20) -> list[dict[str, object]]:
         """The ``limit`` newest anomaly flags of a customer's group, with their figures."""
@@ -69,6 +85,25 @@ class ReadSide:
         return [{"alert_id": row["alert_id"], "customer_id": row["customer_id"],
                  "raised_at": row["raised_time"], "status": row["status"], **row["details"]}
                 for row in rows]
+
+    def follow_ups(self, members: list[str], as_of: datetime) -> list[dict[str, object]]:
+        """The follow-up tasks of a customer's group opened by ``as_of``, newest first, each
+        with its state then (open, overdue, closed)."""
+        with self.views.read() as db:
+            tasks = self.follow_up_book().tasks(db, members, as_of)
+        return [task_json(task, as_of) for task in tasks]
+
+    def owners(self, customer_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Each customer's name and current owner, from the live 360 rows (``owners``)."""
+        people = self.customer360()
+        with self.views.read() as db:
+            return people.owners(db, customer_ids)
+
+    def follow_up_book(self) -> FollowUpProjection:
+        return self.catalog.live(FOLLOW_UPS)  # type: ignore[return-value]
+
+    def complaint_clocks(self) -> ComplaintSlaProjection:
+        return self.catalog.live(COMPLAINT_SLA)  # type: ignore[return-value]
 
     def facts(self, members: list[str]) -> list[CustomerFact]:
         by_member = self.history.customers_facts(members)

@@ -17,12 +17,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from api.access import requires
 from api.customers import group_view
 from api.deps import ReadSide, read_side
+from api.models import DuplicateCandidates, MergePreview
 from api.params import CustomerId
 from domain.customer360 import Customer360
 from domain.merges import MAX_GROUP_SIZE
 from projections.customer360 import view_document
 
 router = APIRouter(tags=["customers"], dependencies=[Depends(requires("agent"))])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such customer"}}
 
 #: Profile fields whose values, when the two records disagree, a person should settle.
 _COMPARED = ("name", "email", "phone", "address", "country", "language", "segment")
@@ -36,7 +39,8 @@ def _known(side: ReadSide, customer_id: str) -> tuple[str, list[str], list[Any]]
     return root, members, facts
 
 
-@router.get("/customers/{customer_id:path}/duplicates")
+@router.get("/customers/{customer_id:path}/duplicates", operation_id="listDuplicateCandidates",
+            response_model=DuplicateCandidates, responses=_NOT_FOUND)
 def duplicate_candidates(customer_id: CustomerId,
                          side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     """Customers who are probably the same person: the same e-mail (normalised), the same
@@ -46,7 +50,9 @@ def duplicate_candidates(customer_id: CustomerId,
     return {"customer_id": root, "candidates": side.duplicates(members)}
 
 
-@router.get("/customers/{customer_id:path}/merge-preview")
+@router.get("/customers/{customer_id:path}/merge-preview", operation_id="previewMerge",
+            response_model=MergePreview,
+            responses={**_NOT_FOUND, 409: {"description": "The two are already one customer"}})
 def merge_preview(
     customer_id: CustomerId,
     duplicate: Annotated[str, Query(min_length=1, max_length=64,
@@ -59,7 +65,7 @@ def merge_preview(
     root, members, facts = _known(side, customer_id)
     other, other_members, other_facts = _known(side, duplicate)
     if other == root:
-        raise HTTPException(400, f"{duplicate!r} and {customer_id!r} are already one customer "
+        raise HTTPException(409, f"{duplicate!r} and {customer_id!r} are already one customer "
                                  f"({root!r})")
     before, theirs = group_view(side, root, facts, now), group_view(side, other, other_facts, now)
     after = group_view(side, root, facts + other_facts, now)

@@ -8,18 +8,20 @@ looks at the API key: a hostile request costs a header check, not a database rou
 
 from __future__ import annotations
 
-import json
-
 from starlette.datastructures import Headers, MutableHeaders, QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import problems
 from schemas.text import printable, text_problem
 
 
-async def _answer(send: Send, status: int, detail: str, *, close: bool = False) -> None:
-    """A ``{"detail": ...}`` answer, as FastAPI words its own errors."""
-    body = json.dumps({"detail": detail}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+async def _answer(send: Send, scope: Scope, name: str, detail: str, *, close: bool = False) -> None:
+    """A problem document (``api.problems``) of type ``name``, as every other error is."""
+    document = problems.problem(name, detail, instance=printable(scope.get("path", ""), 200))
+    body = problems.body(document)
+    status = document["status"]
+    headers = [(b"content-type", problems.MEDIA_TYPE.encode()),
+               (b"content-length", str(len(body)).encode())]
     if close:  # the rest of the body is never read: the connection cannot carry another request
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -61,11 +63,11 @@ class BodyLimit:
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.isascii() or not declared.isdigit():
-                await _answer(send, 400, f"Content-Length {printable(declared, 40)!r} is not a "
+                await _answer(send, scope, "bad-request", f"Content-Length {printable(declared, 40)!r} is not a "
                               "number of bytes", close=True)
                 return
             if int(declared) > self.max_bytes:
-                await _answer(send, 413, self._too_large(f"of {int(declared):,} bytes"), close=True)
+                await _answer(send, scope, "too-large", self._too_large(f"of {int(declared):,} bytes"), close=True)
                 return
             await self.app(scope, receive, send)
             return
@@ -77,7 +79,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await _answer(send, 413, self._too_large("sent in chunks"), close=True)
+                await _answer(send, scope, "too-large", self._too_large("sent in chunks"), close=True)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -111,7 +113,7 @@ class PlainParameters:
         if scope["type"] == "http":
             problem = self.problem(scope)
             if problem:
-                await _answer(send, 400, problem + "; control characters are not allowed in "
+                await _answer(send, scope, "control-characters", problem + "; control characters are not allowed in "
                               "paths or query parameters")
                 return
         await self.app(scope, receive, send)

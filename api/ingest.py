@@ -22,43 +22,37 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from confluent_kafka import KafkaError
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from api import problems
 from api.access import Ingest
+from api.models import Published
 from messaging.sending import Sender
-from schemas.envelope import CloudEvent
+from schemas.published import CLOUDEVENTS_JSON
 from schemas.validation import InvalidEvent, decode_json, parse_event
 
 router = APIRouter(tags=["ingestion"])
 
-#: The envelope's JSON Schema, under ``components.schemas.CloudEvent`` of the OpenAPI
-#: document (the route reads its body raw, so FastAPI cannot describe it by itself).
-CLOUD_EVENT_SCHEMA = CloudEvent.model_json_schema(ref_template="#/components/schemas/{model}")
-_CLOUD_EVENT = {"$ref": "#/components/schemas/CloudEvent"}
+#: The body: one CloudEvent of a type this service reads, or a list of them. Each type's
+#: schema is its file in ``schemas/json/`` (``schemas.export``), under
+#: ``components.schemas`` (``api.contract``); the route reads its body raw, so FastAPI
+#: cannot describe it by itself, and validates it as the Kafka consumer does.
+_EVENT = {"$ref": "#/components/schemas/IncomingEvent"}
 _EVENTS_BODY = {
     "requestBody": {
         "required": True,
         "description": "One CloudEvent (structured mode, JSON) or a list of them, at most "
-        "`CRM_API_MAX_EVENTS_PER_REQUEST` (500) events and `CRM_API_MAX_BODY_BYTES` (1 MiB).",
+        "`CRM_API_MAX_EVENTS_PER_REQUEST` (500) events and `CRM_API_MAX_BODY_BYTES` (1 MiB). "
+        "Merges, unmerges and erasure requests need a key with the permission for their type.",
         "content": {"application/json": {"schema": {
-            "anyOf": [_CLOUD_EVENT, {"type": "array", "items": _CLOUD_EVENT}]}}},
+            "anyOf": [_EVENT, {"type": "array", "items": _EVENT, "minItems": 1}]}}},
     }
 }
 
 
-def document_cloud_event(api: FastAPI) -> None:
-    """Adds ``CloudEvent`` to the OpenAPI document's schemas, where ``POST /events`` refers."""
-    generate = api.openapi
-
-    def openapi() -> dict[str, Any]:
-        if api.openapi_schema is None:
-            document = generate()
-            document.setdefault("components", {}).setdefault("schemas", {})["CloudEvent"] = (
-                CLOUD_EVENT_SCHEMA)
-        return api.openapi_schema  # type: ignore[return-value]
-
-    api.openapi = openapi  # type: ignore[method-assign]
+#: Headers of every event ``POST /events`` publishes: the whole CloudEvent is the value.
+STRUCTURED = [("content-type", CLOUDEVENTS_JSON.encode())]
 
 
 class EventPublisher:
@@ -80,9 +74,10 @@ class EventPublisher:
             if self._sender is None:
                 self._sender = Sender(self.client, **{"client.id": "crm-timeline-http-ingest"})
         refused: list[KafkaError] = []  # this request's: requests share the producer
-        for event in events:
+        for event in events:  # structured mode, declared as the Kafka binding says
             self._sender.send(self.topic_of(event["type"]), json.dumps(event).encode(),
-                              key=event["subject"].encode(), on_refused=refused.append)
+                              key=event["subject"].encode(), headers=STRUCTURED,
+                              on_refused=refused.append)
         self._sender.flush(30, refused)
 
 
@@ -105,12 +100,18 @@ def _is_json(content_type: str | None) -> bool:
     "/events",
     status_code=202,
     openapi_extra=_EVENTS_BODY,
+    operation_id="publishEvents",
+    response_model=Published,
     responses={
-        400: {"description": "the body is not JSON this service reads (NaN, a name twice, ...)"},
-        403: {"description": "every event needs a permission the key does not have"},
-        413: {"description": "over the body size limit or the number of events a request"},
-        415: {"description": "the body is not JSON"},
-        422: {"description": "no event was valid"},
+        400: {"description": "The body is not JSON this service reads (NaN, a name twice, ...)"},
+        403: {"description": "Every event needs a permission the key does not have "
+              "(`/problems/forbidden`, with `accepted` and `rejected`)",
+              "content": {problems.MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/EventsProblem"}}}},
+        413: {"description": "Over the body size limit or the number of events a request"},
+        415: {"description": "The body is not JSON"},
+        422: {"description": "No event was valid (`/problems/invalid-events`, with `accepted` "
+              "and `rejected`: why each was refused)",
+              "content": {problems.MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/EventsProblem"}}}},
     },
 )
 def publish_events(
@@ -164,7 +165,11 @@ def publish_events(
     if accepted:
         return JSONResponse(answer, status_code=202)
     if rejected and refused == len(rejected):
-        answer["detail"] = (f"the key {caller.name!r} may not publish these events: "
-                            f"{rejected[0]['reason']}")
-        return JSONResponse(answer, status_code=403)
-    return JSONResponse(answer, status_code=422)
+        return problems.response(problems.problem(
+            "forbidden", f"the key {caller.name!r} may not publish these events: "
+            f"{rejected[0]['reason']}", instance=request.url.path, **answer))
+    shown = "; ".join(f"event {r['index']}: {r['reason']}" for r in rejected[:3])
+    more = f"; and {len(rejected) - 3} more" if len(rejected) > 3 else ""
+    return problems.response(problems.problem(
+        "invalid-events", f"no event was valid: {shown}{more}", instance=request.url.path,
+        **answer))

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.models import AsyncApiDocument, Health, Readiness
+
 router = APIRouter(tags=["operations"])
 
 API_REQUEST_SECONDS = Histogram(
@@ -32,12 +34,13 @@ class Operations(Protocol):
         ...
 
 
-@router.get("/healthz")
+@router.get("/healthz", operation_id="getHealth", response_model=Health)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Not ready, with the reasons"}})
+@router.get("/readyz", operation_id="getReadiness", response_model=Readiness,
+            responses={503: {"description": "Not ready, with the reasons", "model": Readiness}})
 def readyz(request: Request) -> JSONResponse:
     """Ready when Kafka and the database answer and every read model is within
     ``CRM_READY_MAX_LAG_SECONDS`` of the history; 503 with the reasons otherwise."""
@@ -47,14 +50,18 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", **summary})
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, operation_id="getMetrics",
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+                             "description": "Prometheus text exposition"}})
 def metrics(request: Request) -> Response:
     return Response(request.app.state.operations.metrics(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/asyncapi.json")
+@router.get("/asyncapi.json", operation_id="getAsyncApi", response_model=AsyncApiDocument)
 def asyncapi(request: Request) -> dict[str, Any]:
-    """The AsyncAPI 3.0 document of the Kafka side (FastStream's), as OpenAPI is of HTTP."""
+    """The AsyncAPI 3.0 document of the Kafka side (``schemas/asyncapi.py``), as OpenAPI is
+    of HTTP: every topic read or written, its payloads, key and headers. Rendered as a page
+    at ``/asyncapi``."""
     return json.loads(request.app.state.asyncapi)
 
 

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from api.access import Caller, requires
 from api.deps import ReadSide, read_side
 from api.ingest import EventPublisher
+from api.models import ErasureAccepted
 from api.params import CustomerId, OneLine
 from schemas.validation import InvalidEvent, parse_event
 
@@ -29,7 +30,9 @@ router = APIRouter(tags=["privacy"])
 ERASURE_SOURCE = "crm-timeline/api"
 
 
-@router.post("/admin/customers/{customer_id:path}/erase", status_code=202)
+@router.post("/admin/customers/{customer_id:path}/erase", status_code=202,
+             operation_id="eraseCustomer", response_model=ErasureAccepted,
+             responses={404: {"description": "No such customer"}})
 def erase_customer(
     customer_id: CustomerId,
     request: Request,

@@ -9,13 +9,16 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from api.access import requires
 from api.deps import ReadSide, read_side
+from api.models import Recommendations
 from api.params import CustomerId
 from projections.reports.purchase_affinity import PurchaseAffinity, recommendations
 
 router = APIRouter(tags=["customers"], dependencies=[Depends(requires("agent"))])
 
 
-@router.get("/customers/{customer_id:path}/recommendations")
+@router.get("/customers/{customer_id:path}/recommendations", operation_id="getRecommendations",
+            response_model=Recommendations,
+            responses={404: {"description": "No such customer"}})
 def customer_recommendations(customer_id: CustomerId,
                              limit: Annotated[int, Query(ge=1, le=50)] = 10,
                              side: ReadSide = Depends(read_side)) -> dict[str, Any]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import re
 import threading
 from typing import Annotated, Any
 
@@ -13,6 +11,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from api.access import requires
 from api.deps import ReadSide, read_side
+from api.models import Rebuild, Report, Reports
+from exports.cells import csv_cell
 from projections import replay
 from projections.catalog import UnknownReadModel
 from projections.reports.base import Doc
@@ -20,10 +20,11 @@ from projections.reports.base import Doc
 router = APIRouter(tags=["reports"], dependencies=[Depends(requires("agent"))])
 
 
-@router.get("/reports")
+@router.get("/reports", operation_id="listReports", response_model=Reports)
 def list_reports(side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     """Every report, and the rebuildable read models (``kind``), with its live generation,
-    a rebuild in progress, how far it has read, and the running processes that serve it
+    a rebuild in progress, how far it has read, whether it takes a range of months
+    (``by_month``), and the running processes that serve it
     (``served_by``: API processes that read it, loops that follow it, each with the
     generation it uses; ``processes`` lists every running process and all it serves)."""
     shown = ("name", "kind", "title", "live_generation", "building_generation", "position",
@@ -31,30 +32,14 @@ def list_reports(side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     running = side.catalog.serving.running()
     return {
         "reports": [{**{key: model[key] for key in shown},
+                     "by_month": model["name"] in side.catalog.reports
+                     and side.catalog.report(model["name"]).period is not None,
                      "served_by": [{"process": p.process, "role": p.role,
                                     "generation": p.serves[model["name"]]}
                                    for p in running if model["name"] in p.serves]}
                     for model in side.catalog.describe() if model["rebuildable"]],
         "processes": [p.as_dict() for p in running],
     }
-
-
-#: A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-#: Decimal strings (amounts) are numbers to a spreadsheet, not formulas: they stay as they are.
-_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
-
-
-def csv_cell(value: Any) -> Any:
-    """A value as a CSV cell no spreadsheet runs: objects as JSON, and text that a
-    spreadsheet would take for a formula (``=HYPERLINK(...)``, ``@SUM(...)``, ``-1+1``)
-    behind a ``'``, which makes it text. Numbers, and strings that are only a number,
-    stay as they are."""
-    if isinstance(value, dict | list):
-        value = json.dumps(value)
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(value):
-        return "'" + value
-    return value
 
 
 def _csv(columns: tuple[str, ...], rows: list[Doc]) -> str:
@@ -66,47 +51,77 @@ def _csv(columns: tuple[str, ...], rows: list[Doc]) -> str:
     return out.getvalue()
 
 
-@router.get("/reports/{name}", responses={200: {"content": {"text/csv": {}}}})
+#: A month, or a day (only its month counts): reports are kept by month.
+_MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?$"
+_RANGE = "a month, YYYY-MM (or a day, YYYY-MM-DD: its month); inclusive"
+
+
+@router.get("/reports/{name}", operation_id="getReport", response_model=Report,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+                       404: {"description": "No such report"}})
 def read_report(
     name: str,
     request: Request,
     format: Annotated[str | None, Query(pattern="^(json|csv)$")] = None,
+    since: Annotated[str | None, Query(pattern=_MONTH, description=_RANGE)] = None,
+    until: Annotated[str | None, Query(pattern=_MONTH, description=_RANGE)] = None,
     side: ReadSide = Depends(read_side),
 ) -> Any:
-    """The live rows; CSV with `?format=csv` or `Accept: text/csv`."""
+    """The live rows; CSV with `?format=csv` or `Accept: text/csv`. Reports by month take
+    a range of months (`since`, `until`, both inclusive; `since` after `until`: no rows);
+    other reports ignore them, and the answer's `since` and `until` are null."""
     catalog = side.catalog
     try:
         report = catalog.report(name)
     except UnknownReadModel as error:
         raise HTTPException(404, str(error)) from None
-    rows = catalog.read(name)
+    if report.period is None:  # not by month: the answer's since and until say so (null)
+        since = until = None
+    if since and until and since[:7] > until[:7]:  # an empty range of months
+        rows: list[Doc] = []
+    else:
+        rows = catalog.read(name, since=since and since[:7], until=until and until[:7])
     columns = report.columns
     wants_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
     if wants_csv:
         return Response(_csv(columns, rows), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
     return {"name": name, "title": report.title, "columns": list(columns),
-            "rows": rows}
+            "since": since and since[:7], "until": until and until[:7], "rows": rows}
 
 
-_rebuilds: dict[str, replay.Progress] = {}
-_rebuilds_lock = threading.Lock()
+class Rebuilds:
+    """The rebuilds one API app started, by read model name: the app's own (its
+    ``state.rebuilds``), so two apps in a process never see each other's."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.by_name: dict[str, replay.Progress] = {}
 
 
-@router.post("/admin/replay/{name}", status_code=202, dependencies=[Depends(requires("admin"))])
-def start_replay(name: str, side: ReadSide = Depends(read_side)) -> dict[str, Any]:
+def _rebuilds(request: Request) -> Rebuilds:
+    return request.app.state.rebuilds  # type: ignore[no-any-return]
+
+
+@router.post("/admin/replay/{name}", status_code=202, dependencies=[Depends(requires("admin"))],
+             operation_id="startRebuild", response_model=Rebuild,
+             responses={404: {"description": "Nothing to rebuild by that name"},
+                        409: {"description": "A rebuild of it is already running"}})
+def start_replay(name: str, request: Request,
+                 side: ReadSide = Depends(read_side)) -> dict[str, Any]:
     """Rebuild a report from the first event in the background; it swaps in when caught up."""
     catalog = side.catalog
     catalog.discover()  # a report module deployed since the API started
     if name not in catalog.rebuildable:
         raise HTTPException(404, f"nothing to rebuild called {name!r}; known: "
                             f"{', '.join(catalog.rebuildable)}")
-    with _rebuilds_lock:
-        running = _rebuilds.get(name)
+    rebuilds = _rebuilds(request)
+    with rebuilds.lock:
+        running = rebuilds.by_name.get(name)
         if running is not None and running.state == "building":
             raise HTTPException(409, f"a rebuild of {name!r} is already running")
         progress = replay.Progress(name, generation=catalog.start_build(name))
-        _rebuilds[name] = progress
+        rebuilds.by_name[name] = progress
 
     def run() -> None:
         try:
@@ -118,9 +133,11 @@ def start_replay(name: str, side: ReadSide = Depends(read_side)) -> dict[str, An
     return progress.as_dict()
 
 
-@router.get("/admin/replay/{name}", dependencies=[Depends(requires("admin"))])
-def replay_progress(name: str) -> dict[str, Any]:
-    progress = _rebuilds.get(name)
+@router.get("/admin/replay/{name}", dependencies=[Depends(requires("admin"))],
+            operation_id="getRebuild", response_model=Rebuild,
+            responses={404: {"description": "No rebuild of it started by this process"}})
+def replay_progress(name: str, request: Request) -> dict[str, Any]:
+    progress = _rebuilds(request).by_name.get(name)
     if progress is None:
         raise HTTPException(404, f"no rebuild of {name!r} was started by this API process")
     return progress.as_dict()

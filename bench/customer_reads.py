@@ -47,7 +47,7 @@ def reference(side: ReadSide, others: list[str], count: int, seed: int) -> list[
     latencies = []
     for n in range(count):
         started = time.perf_counter()
-        customer_360(BIG if n % 2 == 0 else rng.choice(others), None, side)
+        customer_360(BIG if n % 2 == 0 else rng.choice(others), side=side)
         latencies.append(time.perf_counter() - started)
     return latencies
 

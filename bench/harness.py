@@ -31,7 +31,8 @@ from psycopg import sql
 from history.arrivals import Arrival
 from service.settings import REPO_ROOT, Settings, load_settings
 
-TOPIC_NAMES = ("contacts", "orders", "complaints", "accounts", "deadletter", "alerts")
+TOPIC_NAMES = ("contacts", "orders", "complaints", "accounts", "deadletter", "alerts",
+               "segments")
 
 
 def add_load_arguments(parser: argparse.ArgumentParser, events: str) -> None:

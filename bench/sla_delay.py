@@ -60,7 +60,7 @@ def main() -> None:
         while len(delays) < len(dues) and time.monotonic() < deadline:
             for message in consumer:
                 arrived = datetime.now(UTC)
-                alert = json.loads(message.value)
+                alert = json.loads(message.value)["data"]  # a CloudEvent; data: the alert
                 if alert["kind"] == "sla_breach" and alert["complaint_id"] not in delays:
                     delays[alert["complaint_id"]] = (arrived - dues[alert["complaint_id"]]).total_seconds()
     finally:

@@ -12,7 +12,15 @@ partition go to one dead-letter partition, in the order they were rejected.
 
 The original value and headers are kept exactly, so a fixed message can be
 re-driven as it was; the original key travels in ``dlq.key``; ``dlq.*`` headers
-say where it came from and why it was rejected. A plain confluent-kafka producer
+say where it came from and why it was rejected, as Kafka Connect's
+``__connect.errors.*`` and Spring Kafka's ``kafka_dlt-*`` headers do: the reason in
+prose (``dlq.reason``) and as a class for machines (``dlq.error.class``), the
+source topic, partition and offset, the original record's timestamp
+(``dlq.timestamp``, milliseconds since the epoch, absent if it had none) and the
+consumer group that rejected it (``dlq.consumer_group``). The letter declares its own
+``content-type`` (``application/octet-stream``: the value is whatever bytes were
+rejected), so the original's, if it had one, is kept in place as
+``dlq.content_type`` (re-driving restores it). A plain confluent-kafka producer
 is used because FastStream's publisher re-encodes headers as text and adds its own.
 """
 
@@ -30,6 +38,7 @@ from consumers.intake import parse_kafka_source
 from history.customer_history import CustomerHistory
 from history.recorder import DeadLetter
 from messaging.sending import Sender
+from schemas.published import DEADLETTER_CONTENT_TYPE, ORIGINAL_CONTENT_TYPE_HEADER
 from storage.errors import RetryPacer
 
 log = logging.getLogger(__name__)
@@ -42,6 +51,11 @@ MAX_LETTER_BYTES = 4 * 1024 * 1024
 LEASE_SECONDS = 60.0
 #: Header naming the original key (the message key is the letter's identity).
 KEY_HEADER = "dlq.key"
+#: Headers of the machine-readable error class, the original record's timestamp and the
+#: consumer group.
+CLASS_HEADER = "dlq.error.class"
+TIMESTAMP_HEADER = "dlq.timestamp"
+GROUP_HEADER = "dlq.consumer_group"
 #: Header present when the value and original headers were left out because even the
 #: dead-letter topic refused their size; the whole message stays in the event store's
 #: dead-letter table.
@@ -54,17 +68,34 @@ def letter_key(letter: DeadLetter) -> bytes:
     return f"{topic}/{partition}/{letter.position}".encode()
 
 
-def dead_letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
+#: The letter's own ``content-type`` header.
+CONTENT_TYPE = "content-type"
+
+
+def original_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
+    """The rejected message's headers in their order, its ``content-type`` renamed."""
+    return [(ORIGINAL_CONTENT_TYPE_HEADER if name == CONTENT_TYPE else name, value)
+            for name, value in letter.message.headers]
+
+
+def dead_letter_headers(letter: DeadLetter, group_id: str | None = None) -> list[tuple[str, bytes]]:
+    """The original headers, then the ``dlq.*`` ones (``group_id``: the consumer group that
+    rejected it, if known)."""
     topic, partition = parse_kafka_source(letter.source)
     original_key = [] if letter.message.key is None else [(KEY_HEADER, letter.message.key)]
+    stamp = letter.message.timestamp_ms
     return [
-        *letter.message.headers,
+        *original_headers(letter),
         *original_key,
         ("dlq.reason", letter.reason.encode()),
+        (CLASS_HEADER, letter.error_class.encode()),
         ("dlq.topic", topic.encode()),
         ("dlq.partition", str(partition).encode()),
         ("dlq.offset", str(letter.position).encode()),
+        *([] if stamp is None else [(TIMESTAMP_HEADER, str(stamp).encode())]),
+        *([] if group_id is None else [(GROUP_HEADER, group_id.encode())]),
         ("dlq.rejected_at", letter.rejected_at.astimezone(UTC).isoformat().encode()),
+        (CONTENT_TYPE, DEADLETTER_CONTENT_TYPE.encode()),
     ]
 
 
@@ -74,9 +105,12 @@ class DeadLetterRelay:
     one; each leases the letters it publishes, so two do not publish the same letter."""
 
     def __init__(self, history: CustomerHistory, client: Mapping[str, Any], topic: str, *,
-                 batch_size: int = 500, idle_seconds: float = 1.0) -> None:
-        """``client``: the librdkafka settings every client of this service shares."""
+                 group_id: str | None = None, batch_size: int = 500,
+                 idle_seconds: float = 1.0) -> None:
+        """``client``: the librdkafka settings every client of this service shares;
+        ``group_id``: the ingestion's consumer group, named in ``dlq.consumer_group``."""
         self.history = history
+        self.group_id = group_id
         self.client = client
         self.topic = topic
         self.batch_size = batch_size
@@ -133,7 +167,8 @@ class DeadLetterRelay:
         """Send one letter, to the partition of its source partition. A letter refused for
         its size goes into ``too_large``; with ``too_large`` None, it is sent without its
         value and original headers (the whole message stays in the event store)."""
-        key, headers, value = letter_key(letter), dead_letter_headers(letter), letter.message.value
+        key, value = letter_key(letter), letter.message.value
+        headers = dead_letter_headers(letter, self.group_id)
         if too_large is None:
             size = len(value or b"") + sum(len(v or b"") for _, v in letter.message.headers)
             log.warning("dead letter %s is too large for %s (%d bytes): published without its "

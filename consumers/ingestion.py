@@ -30,7 +30,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import prometheus_client
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 
 from consumers.deadletter import DeadLetterRelay
 from consumers.intake import KafkaRecord, claimed, kafka_source, sort_batch
@@ -130,9 +137,11 @@ class Ingestion:
         for message in messages:
             error = message.error()
             if error is None:
+                kind, timestamp = message.timestamp()
                 records.append(KafkaRecord(message.topic(), message.partition(),
                                            message.offset(), message.key(), message.value(),
-                                           message.headers() or ()))
+                                           message.headers() or (),
+                                           None if kind == TIMESTAMP_NOT_AVAILABLE else timestamp))
             elif error.fatal():
                 raise KafkaException(error)
             elif error.code() != KafkaError._PARTITION_EOF:
@@ -176,10 +185,13 @@ class Ingestion:
         for source, tp in sorted(sources.items()):
             if source in stored:
                 tp.offset = stored[source] + 1
-                log.info("%s resumes after stored offset %d", source, stored[source])
+                log.debug("%s resumes after stored offset %d", source, stored[source])
             else:
                 tp.offset = OFFSET_BEGINNING
-                log.info("%s starts from the beginning: nothing stored yet", source)
+                log.debug("%s starts from the beginning: nothing stored yet", source)
+        fresh = len(sources) - len(stored.keys() & sources.keys())
+        log.info("assigned %d partitions: %d resume after their stored offsets, %d start from "
+                 "the beginning (nothing stored yet)", len(sources), len(sources) - fresh, fresh)
         consumer.assign(partitions)
 
 

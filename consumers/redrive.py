@@ -19,8 +19,15 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaTimeoutError
 
-from consumers.deadletter import KEY_HEADER
+from consumers.deadletter import (
+    CLASS_HEADER,
+    CONTENT_TYPE,
+    GROUP_HEADER,
+    KEY_HEADER,
+    TIMESTAMP_HEADER,
+)
 from messaging.clients import kafka_python_options
+from schemas.published import ORIGINAL_CONTENT_TYPE_HEADER
 
 REDRIVEN_FROM = "dlq.redriven_from"
 
@@ -38,6 +45,9 @@ class DeadLetter:
     source_offset: int
     rejected_at: str
     redriven_from: str | None  # the letter it is a re-drive of, if it is one
+    error_class: str = "unknown"  # letters published before classes existed have none
+    timestamp_ms: int | None = None  # the original record's timestamp
+    consumer_group: str | None = None  # the group that rejected it
 
     @property
     def name(self) -> str:
@@ -55,14 +65,26 @@ class DeadLetter:
         return cls(
             partition=record.partition, offset=record.offset,
             key=next((v for k, v in headers if k == KEY_HEADER), None), value=record.value,
-            headers=tuple((k, v) for k, v in headers if not k.startswith("dlq.")),
+            headers=sent_headers(headers),
             reason=dlq.get("dlq.reason", "?"),
             source_topic=dlq.get("dlq.topic", "?"),
             source_partition=int(dlq.get("dlq.partition", -1)),
             source_offset=int(dlq.get("dlq.offset", -1)),
             rejected_at=dlq.get("dlq.rejected_at", "?"),
             redriven_from=dlq.get(REDRIVEN_FROM),
+            error_class=dlq.get(CLASS_HEADER) or "unknown",
+            timestamp_ms=int(stamp) if (stamp := dlq.get(TIMESTAMP_HEADER, "")).isdigit() else None,
+            consumer_group=dlq.get(GROUP_HEADER),
         )
+
+
+def sent_headers(headers: Iterable[tuple[str, bytes]]) -> tuple[tuple[str, bytes], ...]:
+    """A letter's original headers as they were sent: without the ``dlq.*`` ones and the
+    letter's own ``content-type``, the original ``content-type`` back in its place."""
+    return tuple((CONTENT_TYPE if k == ORIGINAL_CONTENT_TYPE_HEADER else k, v)
+                 for k, v in headers
+                 if k == ORIGINAL_CONTENT_TYPE_HEADER or not (k.startswith("dlq.")
+                                                              or k == CONTENT_TYPE))
 
 
 def parse_name(name: str) -> tuple[int, int]:
@@ -105,9 +127,10 @@ def read_to_end(client: Mapping[str, Any], topic: str, *, stall_seconds: float =
 
 
 def read_dead_letters(client: Mapping[str, Any], topic: str, *, reason: str | None = None,
-                      names: Sequence[str] = (), latest_only: bool = False) -> list[DeadLetter]:
+                      error_class: str | None = None, names: Sequence[str] = (),
+                      latest_only: bool = False) -> list[DeadLetter]:
     """The letters on ``topic``, oldest first; only those whose reason contains ``reason``,
-    or those ``names`` names, if given.
+    of the class ``error_class``, or those ``names`` names, if given.
 
     ``latest_only`` leaves out letters that were re-driven and rejected again: their newer
     copy stands for them, and re-driving both would double the message at each re-drive.
@@ -117,6 +140,7 @@ def read_dead_letters(client: Mapping[str, Any], topic: str, *, reason: str | No
     superseded = {letter.redriven_from for letter in letters} if latest_only else set()
     return sorted((letter for letter in letters
                    if (reason is None or reason.lower() in letter.reason.lower())
+                   and (error_class is None or letter.error_class == error_class)
                    and (not wanted or (letter.partition, letter.offset) in wanted)
                    and f"{topic}:{letter.name}" not in superseded),
                   key=lambda letter: (letter.rejected_at, letter.partition, letter.offset))

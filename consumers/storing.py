@@ -20,6 +20,9 @@ from storage.errors import explain, is_data_fault
 
 log = logging.getLogger(__name__)
 
+#: The error class of a record the database refused (``dlq.error.class``).
+REFUSED_BY_STORE = "refused_by_store"
+
 
 def store_batch(history: CustomerHistory, arrivals: Sequence[Arrival],
                 caught_up: Mapping[str, bool]) -> RecordingOutcome:
@@ -48,5 +51,5 @@ def _store(history: CustomerHistory, arrivals: list[Arrival], start: int,
             raise  # its dead letter itself was refused: the store is at fault, not the message
         log.warning("the event store refused %s@%d; dead-lettering it: %s", arrival.source,
                     arrival.position, explain(error), extra={"event_type": arrival.event_type})
-        return history.record([arrival.refused(f"the event store refused it: {explain(error)}")],
-                              flags)
+        return history.record([arrival.refused(f"the event store refused it: {explain(error)}",
+                                               REFUSED_BY_STORE)], flags)

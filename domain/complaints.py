@@ -8,7 +8,11 @@ breach too. Escalation to a higher priority tightens open deadlines from the
 escalation on. A reopened complaint starts a new resolution clock (a new
 *cycle*) from the reopen time. A pause (waiting on the customer) stops the
 resolution clock, never the first-response clock: on resume the deadline moves
-by the paused business time.
+by the paused business time. A later policy with ``applies_to_open`` takes over
+a complaint still open when it comes into force (``domain/sla_takeover.py``):
+``record_complaint_fact`` folds it under both, so every consumer sees the takeover.
+Targets may depend on the customer's standing (segment, tier) at the opening
+(``domain/sla_standing.py``): chosen then, and kept on escalation and reopening.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from datetime import datetime, timedelta
 
 from domain.facts import CustomerFact
 from domain.sla_policy import PRIORITIES, PolicyBook, SlaPolicy
+from domain.sla_standing import NO_STANDING, Standing, StandingFold
+from domain.sla_takeover import Takeover, TakeoverFolds
 
 
 @dataclass(frozen=True)
@@ -63,9 +69,14 @@ class Complaint:
     category: str | None = None
     resolved_at: datetime | None = None
     deadlines: list[Deadline] = field(default_factory=list)
+    #: Set when a later policy may take it over: then its facts go to the folds, and
+    #: this complaint shows their outcome.
+    folds: TakeoverFolds | None = field(default=None, repr=False, compare=False)
+    #: The customer's segment and tier at the opening, as the targets read them.
+    standing: Standing = NO_STANDING
 
     def __post_init__(self) -> None:
-        targets = self.policy.targets_for(self.priority, self.category)
+        targets = self.policy.targets_for(self.priority, self.category, self.standing)
         self.deadlines.append(self._deadline("first_response", 0, self.opened_at, targets.first_response))
         self.deadlines.append(self._deadline("resolution", 0, self.opened_at, targets.resolution))
 
@@ -95,7 +106,7 @@ class Complaint:
         if priority not in PRIORITIES or PRIORITIES.index(priority) <= PRIORITIES.index(self.priority):
             return
         self.priority = priority
-        targets = self.policy.targets_for(priority, self.category)
+        targets = self.policy.targets_for(priority, self.category, self.standing)
         for deadline in self.deadlines:
             if not deadline.open or deadline.frozen is not None:
                 continue
@@ -144,7 +155,7 @@ class Complaint:
             return
         self.resolved_at = None
         cycle = self._current("resolution").cycle + 1
-        target = self.policy.targets_for(self.priority, self.category).resolution
+        target = self.policy.targets_for(self.priority, self.category, self.standing).resolution
         self.deadlines.append(self._deadline("resolution", cycle, at, target))
 
     def verdicts(self, as_of: datetime) -> list[Verdict]:
@@ -180,20 +191,48 @@ class Complaint:
         ]
         return min(moments, default=None)
 
+
 def record_complaint_fact(
-    complaints: dict[str, Complaint], fact: CustomerFact, book: PolicyBook
+    complaints: dict[str, Complaint], fact: CustomerFact, book: PolicyBook,
+    standing: StandingFold | None = None,
 ) -> None:
-    """Apply one ``crm.complaint.*`` fact, in event-time order, to the complaints it names."""
+    """Apply one ``crm.complaint.*`` fact, in event-time order, to the complaints it names;
+    ``standing``: the complaint's customer's, when the book targets segments or tiers."""
     data, at = fact.data, fact.occurred_at
     complaint_id = data["complaint_id"]
     if fact.event_type == "crm.complaint.opened":
-        complaints[complaint_id] = Complaint(
-            complaint_id, data["priority"], at, book.policy_for(at), data.get("category")
-        )
+        complaints[complaint_id] = _opened(
+            complaint_id, data, at, book, standing.at(at) if standing else NO_STANDING)
         return
     complaint = complaints.get(complaint_id)
     if complaint is None:  # a follow-up whose opening is not (yet) known
         return
+    if complaint.folds is None:
+        _follow_up(complaint, fact)
+        return
+    complaint.folds.settle(at)
+    for fold in complaint.folds.folds():
+        _follow_up(fold, fact)
+    complaint.folds.show(complaint)
+
+
+def _opened(complaint_id: str, data: dict, at: datetime, book: PolicyBook,
+            standing: Standing) -> Complaint:
+    policy = book.policy_for(at)
+    category = data.get("category")
+    complaint = Complaint(complaint_id, data["priority"], at, policy, category, standing=standing)
+    later = book.taking_over(policy, at)
+    if later:
+        complaint.folds = TakeoverFolds(
+            Complaint(complaint_id, data["priority"], at, policy, category, standing=standing),
+            [Takeover(p.effective_from, Complaint(complaint_id, data["priority"], at, p, category,
+                                                  standing=standing))
+             for p in later])
+        complaint.folds.show(complaint)
+    return complaint
+
+
+def _follow_up(complaint: Complaint, fact: CustomerFact) -> None:
     action = {
         "crm.complaint.responded": complaint.respond,
         "crm.complaint.resolved": complaint.resolve,
@@ -202,6 +241,6 @@ def record_complaint_fact(
         "crm.complaint.resumed": complaint.resume,
     }.get(fact.event_type)
     if action is not None:
-        action(at)
+        action(fact.occurred_at)
     elif fact.event_type == "crm.complaint.escalated":
-        complaint.escalate(at, data.get("priority"))
+        complaint.escalate(fact.occurred_at, fact.data.get("priority"))

@@ -9,6 +9,10 @@ the customer's activity, so they are left out here: the 360 of a survivor equals
 the 360 of one customer who had all the events, but for consents: members whose own
 latest choices disagree get the stricter one (no contact) until a choice is recorded
 after the merge, which is the group's.
+
+Beside the figures, the card lists the products bought with the past complaints about
+each (``domain/products.py``), the customer's social identities (``domain/social.py``)
+and who made the last profile changes (``domain/profile_history.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +30,18 @@ from domain.anomalies import AnomalyPolicy
 from domain.complaints import Complaint, Verdict, record_complaint_fact
 from domain.facts import CustomerFact
 from domain.loyalty import LoyaltyInputs, LoyaltyPolicy, LoyaltyScore, NetOrder, loyalty_score
+from domain.products import (
+    ComplaintSubject,
+    OrderLine,
+    ProductBook,
+    complaint_entry,
+    complaint_subject,
+    order_lines,
+)
+from domain.profile_history import ACCOUNT_CHANGES, ProfileHistory
 from domain.sla_policy import DEFAULT_POLICY_BOOK, PolicyBook
+from domain.sla_standing import Standings
+from domain.social import SocialIdentities
 
 PROFILE_FIELDS = ("name", "email", "phone", "address", "country", "segment", "language")
 IDENTITY_TYPES = frozenset({"crm.account.merged", "crm.account.unmerged"})
@@ -58,6 +73,7 @@ class _Order:
     currency: str
     refunded: Decimal = Decimal(0)
     cancelled: bool = False
+    lines: tuple[OrderLine, ...] = ()
 
     @property
     def net(self) -> Decimal:
@@ -83,6 +99,11 @@ class Customer360:
     last_event_time: datetime | None
     event_count: int
     completeness: dict[str, Any] = field(default_factory=dict)
+    #: Per SKU, newest bought first, with the complaints about it (``domain/products.py``).
+    products: list[dict[str, Any]] = field(default_factory=list)
+    social_identities: list[dict[str, Any]] = field(default_factory=list)
+    #: The last account changes, newest first: fields, time and who made them.
+    profile_history: list[dict[str, Any]] = field(default_factory=list)
 
 
 #: What a complete customer record holds, in the order agents are asked to fill it in.
@@ -145,6 +166,10 @@ class CustomerFold:
         self.merged = False  # a merge was folded: later consent choices are the group's
         self.orders: dict[str, _Order] = {}
         self.complaints: dict[str, Complaint] = {}
+        self.complaint_subjects: dict[str, ComplaintSubject] = {}  # complaint id -> about
+        self.products = ProductBook()
+        self.social = SocialIdentities()
+        self.profile_history = ProfileHistory()
         self.contacts_by_channel: Counter[str] = Counter()
         self.last_contact: CustomerFact | None = None
         self.outbound: list[datetime] = []
@@ -154,6 +179,7 @@ class CustomerFold:
         self.alerts: list[Alert] = []
         self.count = 0
         self.last_time: datetime | None = None
+        self.standings = Standings(policies.sla.targeting)  # what SLA targets read of members
 
     def add(self, fact: CustomerFact) -> None:
         """Fold one more fact; it must not sort before any fact folded already."""
@@ -164,6 +190,9 @@ class CustomerFold:
             return
         self.count += 1
         self.last_time = at
+        self.standings.note(fact.customer_id, fact)
+        if kind in ACCOUNT_CHANGES:
+            self.profile_history.add(kind, data, at)
         if kind == "crm.account.opened":
             self.profile.update({k: data[k] for k in PROFILE_FIELDS if data.get(k) is not None})
             self.acquisition = data.get("acquisition_channel", self.acquisition)
@@ -186,6 +215,7 @@ class CustomerFold:
         elif kind == "crm.contact.logged":
             self.contacts_by_channel[data["channel"]] += 1
             self.last_contact = fact
+            self.social.add(data, at)
             if data["direction"] == "inbound":
                 self.engagements.append(at)
             else:
@@ -199,15 +229,35 @@ class CustomerFold:
             if data.get("csat") is not None:
                 self.csat.append(data["csat"])
         elif kind == "crm.order.placed":
-            self.orders[data["order_id"]] = _Order(
-                data["order_id"], at, Decimal(data["amount"]), data["currency"]
-            )
+            placed = _Order(data["order_id"], at, Decimal(data["amount"]), data["currency"],
+                            lines=order_lines(data.get("items")))
+            if placed.order_id in self.orders:  # placed again: the new one stands
+                self.products.count(self.orders[placed.order_id], -1)
+            self.orders[placed.order_id] = placed
+            self.products.named(placed)
+            self.products.count(placed, +1)
         elif kind == "crm.order.cancelled" and data["order_id"] in self.orders:
-            self.orders[data["order_id"]].cancelled = True
+            cancelled = self.orders[data["order_id"]]
+            self.products.count(cancelled, -1)
+            cancelled.cancelled = True
         elif kind == "crm.order.refunded" and data["order_id"] in self.orders:
-            self.orders[data["order_id"]].refunded += Decimal(data["amount"])
+            refunded = self.orders[data["order_id"]]
+            self.products.count(refunded, -1)
+            refunded.refunded += Decimal(data["amount"])
+            self.products.count(refunded, +1)
         elif kind.startswith("crm.complaint."):
-            record_complaint_fact(self.complaints, fact, self.policies.sla)
+            record_complaint_fact(self.complaints, fact, self.policies.sla,
+                                  self.standings.of(fact.customer_id))
+            if kind == "crm.complaint.opened":
+                self._note_subject(data)
+
+    def _note_subject(self, data: dict[str, Any]) -> None:
+        """Remember what an opened complaint is about (an opening of the same id again replaces it)."""
+        subject = complaint_subject(data)
+        if subject is None:
+            self.complaint_subjects.pop(data["complaint_id"], None)
+        else:
+            self.complaint_subjects[data["complaint_id"]] = subject
 
     def view(self, as_of: datetime) -> Customer360:
         """The 360 as of ``as_of`` (not before the last fact folded); changes nothing."""
@@ -236,7 +286,11 @@ class CustomerFold:
             acquisition_channel=self.acquisition,
             consents=dict(self.consents),
             orders=_purchase_pattern(net_orders),
-            complaints=_complaint_summary(self.complaints, breaches),
+            complaints=_complaint_summary(self.complaints, breaches, self.complaint_subjects),
+            products=self.products.products(self.orders, self.complaints,
+                                            self.complaint_subjects),
+            social_identities=self.social.listed(),
+            profile_history=self.profile_history.listed(),
             contacts={
                 "total": sum(self.contacts_by_channel.values()),
                 "by_channel": dict(sorted(self.contacts_by_channel.items())),
@@ -312,19 +366,15 @@ def _purchase_pattern(orders: list[_Order]) -> dict[str, Any]:
     }
 
 
-def _complaint_summary(complaints: dict[str, Complaint], breaches: list[Verdict]) -> dict[str, Any]:
+def _complaint_summary(complaints: dict[str, Complaint], breaches: list[Verdict],
+                       subjects: dict[str, ComplaintSubject]) -> dict[str, Any]:
     last = max(complaints.values(), key=lambda c: c.opened_at, default=None)
     return {
         "open": sum(1 for c in complaints.values() if c.is_open),
         "total": len(complaints),
         "sla_breaches": len(breaches),
-        "last": None if last is None else {
-            "complaint_id": last.complaint_id,
-            "opened_at": last.opened_at,
-            "priority": last.priority,
-            "category": last.category,
-            "status": "open" if last.is_open else "resolved",
-        },
+        # with the order and product it is about (null when it names none)
+        "last": None if last is None else complaint_entry(last, subjects.get(last.complaint_id)),
     }
 
 

@@ -16,6 +16,7 @@ this module and the class name, so the module must not move.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -38,6 +39,11 @@ class CustomerFact:
     ``occurred_at`` is when it happened (the CloudEvent ``time``); ``timestamp`` is
     when this service recorded it. Read models order by the former. The stream is
     the customer's (``customer_stream_id``), ``originator_version`` its place in it.
+
+    ``extensions`` are the CloudEvent's extension attributes as sent (``traceparent``,
+    a partner's own), ``schema_id`` the schema registry's id the message was framed
+    with. Both are stored only when there are any, and default at the class level, so
+    facts stored before they existed read as None (the mapper fills ``__dict__``).
     """
 
     wire_type: ClassVar[str] = ""
@@ -50,6 +56,8 @@ class CustomerFact:
     customer_id: str
     occurred_at: datetime
     data: dict[str, Any]
+    extensions: dict[str, str | int | bool] | None = None
+    schema_id: int | None = None
 
     @property
     def event_type(self) -> str:
@@ -161,6 +169,8 @@ class ReportedFact:
     customer_id: str
     occurred_at: datetime
     data: dict[str, Any]
+    extensions: Mapping[str, str | int | bool] | None = None
+    schema_id: int | None = None
 
     def __post_init__(self) -> None:
         if self.event_type not in FACT_CLASSES:

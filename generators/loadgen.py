@@ -32,12 +32,14 @@ from typing import Any
 from consumers.intake import reported_fact
 from domain.facts import ReportedFact
 from generators.sample import (
+    ACTORS,
     CATALOG,
     COMPLAINT_CATEGORIES,
     COUNTRIES,
     FIRST,
     LANGUAGES,
     LAST,
+    SOCIAL_PLATFORMS,
     SOURCES,
     random_contact,
 )
@@ -92,6 +94,7 @@ class _Customer:
     surveys: int = 0
     leaves_at: datetime | None = None  # when it stops buying (``churn_mean_days``)
     placed: int = 0  # orders placed so far
+    updates: int = 0  # profile updates so far
 
 
 class LoadGenerator:
@@ -192,6 +195,8 @@ class LoadGenerator:
                 "category": rng.choice(COMPLAINT_CATEGORIES),
                 "channel": rng.choice(["phone", "email", "chat"]),
                 "summary": "Parcel arrived damaged, grinder does not start",
+                # every third about the last order (by count, no draw: the stream stays)
+                **({"order_id": c.orders[-1][0]} if c.orders and c.complaints % 3 == 0 else {}),
             }
         if event_type == "complaint-next" and c.complaint is not None:
             complaint, step = c.complaint
@@ -224,8 +229,20 @@ class LoadGenerator:
             agent = rng.randint(1, 12)
             return event_type, {"owner_id": f"A-{agent:03d}", "owner_name": f"Agent {FIRST[agent]}"}
         if event_type == "crm.account.updated":
-            return event_type, {"changes": {"phone": f"+49 40 {rng.randint(1000000, 9999999)}"}}
-        return "crm.contact.logged", self.contact()
+            c.updates += 1
+            actor = ACTORS[c.updates % len(ACTORS)]
+            return event_type, {"changes": {"phone": f"+49 40 {rng.randint(1000000, 9999999)}"},
+                                **({"actor": actor} if actor else {})}
+        return "crm.contact.logged", _with_identity(self.contact(), c)
+
+
+def _with_identity(contact: dict[str, Any], c: _Customer) -> dict[str, Any]:
+    """A social contact names the platform and the customer's handle there (no draw)."""
+    if contact["channel"] != "social":
+        return contact
+    number = sum(map(ord, c.id))
+    return {**contact, "platform": SOCIAL_PLATFORMS[number % len(SOCIAL_PLATFORMS)],
+            "handle": f"@{c.id.lower().replace('-', '_')}"}
 
 
 def zipf_customers(customers: int, zipf: float, seed: int) -> tuple[list[str], list[float]]:

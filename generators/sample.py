@@ -32,6 +32,10 @@ CONTACT_CHANNELS = ["phone", "email", "visit", "chat", "sms", "social", "video",
 CONTACT_SUBJECTS = ["delivery date", "invoice question", "product advice", "warranty",
                     "address change", "loyalty offer", "follow-up call"]
 COMPLAINT_CATEGORIES = ["delivery", "billing", "product_quality", "service"]
+SOCIAL_PLATFORMS = ["instagram", "x", "facebook", "linkedin", "tiktok"]
+#: Who changes a profile, in turn by customer number (the last: the source does not say).
+ACTORS = [{"kind": "customer", "id": None}, {"kind": "agent", "id": "A-007"},
+          {"kind": "system", "id": "import-job"}, None]
 
 
 @dataclass(frozen=True)
@@ -80,8 +84,29 @@ def random_contact(rng: random.Random) -> dict[str, Any]:
     }
 
 
+def social_identity(contact: dict[str, Any], number: int, first: str, last: str) -> dict[str, Any]:
+    """Three in four social contacts name the platform and the customer's handle there,
+    chosen by customer number (no draw: the rest of the sample stays as it was)."""
+    if contact["channel"] != "social" or number % 4 == 3:
+        return contact
+    return {**contact, "platform": SOCIAL_PLATFORMS[number % len(SOCIAL_PLATFORMS)],
+            "handle": f"@{first.lower()}_{last.lower()}_{number}"}
+
+
+def complaint_about(c: _Customer, at: datetime, number: int) -> dict[str, Any]:
+    """What a complaint is about, by customer number: the last order placed before it (a
+    third), that order's first product (a third), or nothing said (no draw either)."""
+    placed = [(when, data) for when, kind, data in c.events
+              if kind == "crm.order.placed" and when < at]
+    if not placed or number % 3 == 2:
+        return {}
+    order = max(placed, key=lambda p: p[0])[1]
+    return {"order_id": order["order_id"]} if number % 3 == 0 else {"sku": order["items"][0]["sku"]}
+
+
 def _history(c: _Customer) -> None:
     rng = c.rng
+    number = int(c.id[2:])
     opened = c.now - timedelta(days=rng.uniform(30, 730))
     first, last = rng.choice(FIRST), rng.choice(LAST)
     c.add(opened, "crm.account.opened", {
@@ -119,7 +144,7 @@ def _history(c: _Customer) -> None:
                   {"order_id": order_id, "amount": f"{amount / 2:.2f}", "currency": c.currency})
     for _ in range(rng.randint(1, 10)):
         at = opened + timedelta(days=rng.uniform(0, days))
-        c.add(at, "crm.contact.logged", random_contact(rng))
+        c.add(at, "crm.contact.logged", social_identity(random_contact(rng), number, first, last))
     if rng.random() < 0.25:
         at = opened + timedelta(days=rng.uniform(0, days))
         complaint = {"complaint_id": f"K-{c.id[2:]}"}
@@ -127,7 +152,8 @@ def _history(c: _Customer) -> None:
               "priority": rng.choice(["low", "normal", "normal", "high", "urgent"]),
               "category": rng.choice(COMPLAINT_CATEGORIES),
               "channel": rng.choice(["phone", "email", "chat"]),
-              "summary": "Parcel arrived damaged, grinder does not start"})
+              "summary": "Parcel arrived damaged, grinder does not start",
+              **complaint_about(c, at, number)})
         if rng.random() < 0.8:
             c.add(at + timedelta(hours=rng.uniform(0.5, 30)), "crm.complaint.responded",
                   {**complaint, "agent_id": "A-001"})
@@ -143,7 +169,8 @@ def _history(c: _Customer) -> None:
                    "csat": rng.randint(1, 5), "comment": "Thanks for sorting it out"})
     if rng.random() < 0.15:
         c.add(opened + timedelta(days=days / 2), "crm.account.updated",
-              {"changes": {"phone": f"+49 40 {rng.randint(1000000, 9999999)}"}})
+              {"changes": {"phone": f"+49 40 {rng.randint(1000000, 9999999)}"},
+               **({"actor": ACTORS[number % 4]} if ACTORS[number % 4] else {})})
     if rng.random() < 0.02:
         c.add(c.now - timedelta(days=2), "crm.account.closed", {"reason": "moved abroad"})
 

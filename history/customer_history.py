@@ -32,7 +32,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 from domain.facts import CustomerFact, ReportedFact, customer_stream_id, stored_topic
 from domain.merges import MergeForest
 from domain.personal_data import ERASURE_REQUESTED, PersonalFields
-from history.arrivals import Arrival, Message
+from history.arrivals import MERGE_LIMIT, UNKNOWN_CLASS, Arrival, Message
 from history.recorder import DeadLetter, HistoryRecorder, HistoryWrite
 from history.sealing import SEALED, CustomerKey, new_key, seal, unseal
 
@@ -208,7 +208,7 @@ class CustomerHistory(Application[UUID]):
             if fact.event_type == "crm.account.merged":
                 reason = forest.refusal(fact.customer_id, fact.data["duplicate_customer_id"])
                 if reason is not None:
-                    refused.append(arrival.refused(reason))
+                    refused.append(arrival.refused(reason, MERGE_LIMIT))
                     continue
                 forest.merge(fact.customer_id, fact.data["duplicate_customer_id"])
             elif fact.event_type == "crm.account.unmerged":
@@ -256,9 +256,15 @@ class CustomerHistory(Application[UUID]):
             stream_id = stream_ids[fact.customer_id]
             next_versions[stream_id] += 1
             # The fields of CustomerFact after the originator's, in their order.
-            state = encode({"timestamp": recorded_at, "event_id": fact.event_id,
-                            "source": fact.source, "customer_id": fact.customer_id,
-                            "occurred_at": fact.occurred_at, "data": fact_data})
+            fields = {"timestamp": recorded_at, "event_id": fact.event_id,
+                      "source": fact.source, "customer_id": fact.customer_id,
+                      "occurred_at": fact.occurred_at, "data": fact_data}
+            # Only when there are any: most facts have none, and stored facts keep one shape.
+            if fact.extensions:
+                fields["extensions"] = dict(fact.extensions)
+            if fact.schema_id is not None:
+                fields["schema_id"] = fact.schema_id
+            state = encode(fields)
             events.append(StoredEvent(originator_id=stream_id,
                                       originator_version=next_versions[stream_id],
                                       topic=stored_topic(fact.event_type), state=state))
@@ -332,7 +338,8 @@ class CustomerHistory(Application[UUID]):
 def _dead_letters(arrivals: Sequence[Arrival]) -> list[DeadLetter]:
     now = datetime.now(UTC)
     return [DeadLetter(a.source, a.position, a.message or Message(None, None),
-                       a.reason or "rejected", now) for a in arrivals]
+                       a.reason or "rejected", now, a.error_class or UNKNOWN_CLASS)
+            for a in arrivals]
 
 
 def _keys(secrets: Mapping[UUID, bytes | None]) -> dict[UUID, CustomerKey | None]:

@@ -21,13 +21,15 @@ from history.arrivals import Message
 @dataclass(frozen=True)
 class DeadLetter:
     """A rejected message recorded with its source position, queued for the dead-letter
-    topic."""
+    topic: why, in prose (``reason``) and as a class (``error_class``; "unknown" for
+    letters recorded before classes were)."""
 
     source: str
     position: int
     message: Message
     reason: str
     rejected_at: datetime
+    error_class: str = "unknown"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from consumers.intake import kafka_source
 from history.customer_history import CustomerHistory
 from messaging.clients import kafka_python_options
 from projections.catalog import ReadModelCatalog
+from webhooks.book import WebhookBook
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Status:
     set_aside: dict[str, int] = field(default_factory=dict)  # read model -> not acknowledged
     outbox_backlog: int | None = None
     alerts: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, status) -> count
+    webhooks: dict[str, int] = field(default_factory=dict)  # delivery status -> count
     unreachable: dict[str, str] = field(default_factory=dict)  # "kafka"/"database" -> why
 
     @property
@@ -187,6 +189,7 @@ class ServiceStatus:
             status.outbox_backlog = self.catalog.alert_book.backlog(db)
             status.alerts = self.catalog.alert_book.counts(db)
             status.set_aside = self.catalog.set_aside.unacknowledged(db)
+            status.webhooks = WebhookBook(self.views).counts(db)
         status.dead_letters, status.dead_letter_backlog = self.history.recorder.dead_letter_counts()
 
     def readiness(self) -> tuple[list[str], dict[str, Any]]:
@@ -282,6 +285,13 @@ class StatusCollector(Collector):
         for (kind, state), count in sorted(status.alerts.items()):
             alerts.add_metric([kind, state], count)
         yield alerts
+        if status.outbox_backlog is not None:  # the database answered
+            deliveries = GaugeMetricFamily(
+                "crm_webhook_deliveries", "Webhook deliveries by status (pending: queued or "
+                "retrying; failed: given up).", labels=["status"])
+            for state in ("pending", "delivered", "failed"):
+                deliveries.add_metric([state], status.webhooks.get(state, 0))
+            yield deliveries
 
 
 def _said(error: Exception) -> str:

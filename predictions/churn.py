@@ -113,6 +113,11 @@ class ChurnModel:
         quiet = ((self.alpha + h.age) / (self.alpha + h.age + days)) ** (self.r + h.frequency)
         return self.p_alive(h) * (1.0 - quiet)
 
+    def risk(self, h: PurchaseHistory) -> float:
+        """The churn risk the 360, search, segments and exports show: the chance of no
+        order in the next ``HORIZON_DAYS``, to four places."""
+        return round(1.0 - self.p_order_within(h), 4)
+
     def expected_orders(self, h: PurchaseHistory, days: float = HORIZON_DAYS) -> float:
         """Expected purchase days in the next ``days`` (the paper's equation 10)."""
         r, alpha, a, b, x = self.r, self.alpha, self.a, self.b, h.frequency

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from domain.facts import CustomerFact, stored_topic
 from history.customer_history import CustomerHistory
@@ -73,3 +74,20 @@ def churn_of(book: ModelBook, history: churn.PurchaseHistory | None,
     if history is None:
         return {"risk": None, **described, "reasons": ["no order yet: nothing to predict from"]}
     return {**churn.explain(model, history), **described}
+
+
+def latest_churn_model(book: ModelBook, as_of: datetime) -> churn.ChurnModel | None:
+    """The churn model fitted on facts recorded by ``as_of`` (None: none fitted yet)."""
+    stored = book.latest(CHURN, known_at=as_of)
+    return churn.ChurnModel(**stored.parameters) if stored is not None else None
+
+
+def churn_risk(model: churn.ChurnModel | None, customer_id: str, orders: dict[str, Any],
+               as_of: datetime) -> float | None:
+    """The churn risk as of ``as_of`` of a customer known by its 360's ``orders`` (as the
+    360 projection stores them); None without a model or an order."""
+    if model is None or not orders["count"]:
+        return None
+    return model.risk(churn.history_of_days(
+        customer_id, orders["order_days"], datetime.fromisoformat(orders["first_order_time"]),
+        datetime.fromisoformat(orders["last_order_time"]), as_of))

@@ -4,9 +4,10 @@ Raising an alert inserts its row and its outbox message in the caller's
 transaction (the projection update that found it), both keyed by the alert's
 stable id with ``ON CONFLICT DO NOTHING``: an alert raised again (a re-applied
 batch, a replay of history) is neither stored nor queued twice, and an alert
-already published is never published again. SLA and anomaly alerts also appear on
-the customer's timeline at the moment they happened: each carries the timeline type,
-summary and position the timeline reads them with (``projections/timeline.py``).
+already published is never published again. SLA, anomaly and overdue follow-up alerts
+also appear on the customer's timeline at the moment they happened: each carries the
+timeline type, summary and position the timeline reads them with
+(``projections/timeline.py``).
 """
 
 from __future__ import annotations
@@ -18,18 +19,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.alerts import Alert
-from storage.views import Row, SqlCursor, ViewDatabase, to_micros
+from storage.views import Row, SqlCursor, ViewDatabase, select_in, to_micros
 
 _SLA_HEADLINES = {"sla_breach": "SLA breached", "sla_at_risk": "SLA at risk"}
 #: Alerts shown on the customer's timeline, at the moment they happened, as these types.
 _TIMELINE_TYPES = {"sla_breach": "crm.sla.breached", "sla_at_risk": "crm.sla.at_risk",
-                   "anomaly": "crm.anomaly.flagged"}
+                   "anomaly": "crm.anomaly.flagged", "follow_up_overdue": "crm.follow_up.overdue"}
+#: Where each kind's timeline rows say they come from (default: the SLA clock).
+_TIMELINE_SOURCES = {"anomaly": "crm-timeline/anomalies",
+                     "follow_up_overdue": "crm-timeline/follow-ups"}
 
 
 def _summary(alert: Alert) -> str | None:
     d = alert.details
     if alert.kind == "anomaly":
         return f"Flagged ({d['reason'].replace('_', ' ')}): {d['summary']}"
+    if alert.kind == "follow_up_overdue":
+        contact = f"the {d['channel']} contact" if d.get("channel") else "the contact"
+        return f"Follow-up overdue: {contact} of {d['opened_at']} promised one by {d['due']}"
     if alert.kind not in _SLA_HEADLINES:
         return None
     deadline = d["deadline"].replace("_", " ")
@@ -103,12 +110,13 @@ class AlertBook:
         )
 
     def timeline_entries(self) -> str:
-        """The SELECT of SLA and anomaly alerts as timeline rows (``projections/timeline.py``
+        """The SELECT of SLA, anomaly and follow-up alerts as timeline rows (``projections/timeline.py``
         reads them in place): customer, time, position, id, type, source, channel, time
-        text, summary, details."""
+        text, summary, details, and when it became known: when it was raised."""
         return ("SELECT customer_id, raised_at, timeline_position, alert_id, timeline_type,"
-                " CASE WHEN kind = 'anomaly' THEN 'crm-timeline/anomalies'"
-                " ELSE 'crm-timeline/sla' END, NULL, raised_time, summary, details"
+                " CASE " + " ".join(f"WHEN kind = '{kind}' THEN '{source}'"
+                                    for kind, source in _TIMELINE_SOURCES.items())
+                + " ELSE 'crm-timeline/sla' END, NULL, raised_time, summary, details, raised_at"
                 f" FROM {self.alerts} WHERE timeline_type IS NOT NULL")
 
     def listing(self, db: SqlCursor, *, kind: str | None = None, status: str | None = None,
@@ -135,6 +143,24 @@ class AlertBook:
             row["details"] = json.loads(row["details"])
         return rows
 
+    def waiting(self, db: SqlCursor, customer_ids: Sequence[str] | None = None,
+                limit: int = 500) -> list[Row]:
+        """Open (unacknowledged) alerts oldest first, ties by customer id, of these
+        customers (None: everyone's): the work queue's alerts."""
+        columns = ("SELECT alert_id, kind, customer_id, raised_at, raised_time, details, summary"
+                   f" FROM {self.alerts} WHERE status = 'open'")
+        order = " ORDER BY raised_at, customer_id, alert_id LIMIT %s"
+        if customer_ids is None:
+            db.execute(columns + order, [limit])
+            rows = db.fetchall()
+        else:
+            rows = select_in(db, f"{columns} AND customer_id IN ({{ids}}){order}", customer_ids,
+                             after=[limit])
+        rows.sort(key=lambda r: (r["raised_at"], r["customer_id"], r["alert_id"]))
+        for row in rows[:limit]:
+            row["details"] = json.loads(row["details"])
+        return rows[:limit]
+
     def acknowledge(self, db: SqlCursor, alert_id: str, by: str, at: datetime) -> Row | None:
         """Record who acknowledged and when; the first acknowledgement stands."""
         db.execute(
@@ -156,12 +182,16 @@ class AlertBook:
         return row
 
     def pending(self, db: SqlCursor, limit: int) -> list[Row]:
+        """Queued alerts, oldest first, as the relay takes them: (id, key, message)."""
         db.execute(
-            f"SELECT alert_id, message FROM {self.outbox} WHERE published_at IS NULL"
+            f"SELECT alert_id AS id, message FROM {self.outbox} WHERE published_at IS NULL"
             " ORDER BY queued_at, alert_id LIMIT %s",
             [limit],
         )
-        return db.fetchall()
+        rows = db.fetchall()
+        for row in rows:  # one customer's alerts on one partition, in order
+            row["key"] = json.loads(row["message"])["customer_id"]
+        return rows
 
     def backlog(self, db: SqlCursor) -> int:
         """Alerts raised but not yet acknowledged by the broker."""

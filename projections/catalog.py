@@ -3,9 +3,9 @@
 Adding a read model is one module (its tables, how a batch changes them, its queries)
 and one line in ``ReadModelCatalog._entries``; a report is one module in
 ``projections/reports/``, found by discovery, also by processes already running
-(``discover``: the API serves it, and a loop following ``all`` builds it). Everything that needs the list asks
-here: settings (``CRM_PROJECTIONS``), the projection loop, replay, ``/reports``,
-status.
+(``discover``: the API serves it, and a loop following ``all`` builds it).
+Everything that needs the list asks here: settings (``CRM_PROJECTIONS``), the
+projection loop, replay, ``/reports``, status.
 
 A read model that can be rebuilt has *generations*: the live one, which readers
 see and the loop follows, and during a rebuild a building one, with tables and a
@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 from domain.customer360 import Policies
@@ -29,7 +30,9 @@ from projections.anomalies import AnomalyProjection
 from projections.complaint_sla import ComplaintSlaProjection
 from projections.customer360 import Customer360Projection
 from projections.duplicates import DuplicateCandidates
+from projections.follow_ups import DEFAULT_WAIT, FollowUpProjection
 from projections.generation import Generation
+from projections.generation_policies import GenerationPolicies
 from projections.reports import report_classes
 from projections.reports.base import Doc, Report, ReportProjection
 from projections.runner import ReadModel
@@ -46,6 +49,7 @@ CUSTOMER_360 = "customer360"
 COMPLAINT_SLA = "complaint_sla"
 ANOMALIES = "anomalies"
 DUPLICATES = "duplicates"
+FOLLOW_UPS = "follow_ups"
 #: How long a swapped-out generation stays readable: readers look the live one up each second.
 RETIRE_AFTER_SECONDS = 5.0
 #: How often a running process looks for report modules deployed since it started.
@@ -72,10 +76,17 @@ class ReadModelCatalog:
     """The read models of this deployment, their generations, and their tables."""
 
     def __init__(self, history: CustomerHistory, views: ViewDatabase, policies: Policies,
-                 shard: Shard = EVERY_CUSTOMER) -> None:
+                 shard: Shard = EVERY_CUSTOMER,
+                 generation_policies: GenerationPolicies | None = None,
+                 follow_up_wait: timedelta = DEFAULT_WAIT) -> None:
+        """``policies``: this process's own; the 360 is built and read with those of its
+        generation (``generation_policies``; default: always this process's).
+        ``follow_up_wait``: when a follow-up promised without a time is due."""
+        self.follow_up_wait = follow_up_wait
         self.history = history
         self.views = views
         self.policies = policies
+        self.generation_policies = generation_policies or GenerationPolicies(views, policies)
         self.shard = shard  # the customers this process's projections keep
         self.reports = {name: cls(policies) for name, cls in report_classes().items()}
         self.alert_book = AlertBook(views)
@@ -92,7 +103,8 @@ class ReadModelCatalog:
             Entry(TIMELINE, "Customer timelines", "read_model",
                   lambda g: TimelineProjection(views, self.alert_book, g)),
             Entry(CUSTOMER_360, "Customer 360 view", "read_model",
-                  lambda g: Customer360Projection(history, views, policies, g)),
+                  lambda g: Customer360Projection(
+                      history, views, self.generation_policies.of(CUSTOMER_360, g.number), g)),
             Entry(COMPLAINT_SLA, "Complaint SLA clocks", "read_model",
                   lambda g: ComplaintSlaProjection(history, views, policies.sla, g),
                   rebuildable=False),
@@ -101,6 +113,9 @@ class ReadModelCatalog:
                   rebuildable=False),
             Entry(DUPLICATES, "Duplicate candidates", "read_model",
                   lambda g: DuplicateCandidates(views, g)),
+            Entry(FOLLOW_UPS, "Follow-up tasks", "read_model",
+                  lambda g: FollowUpProjection(history, views, g, self.follow_up_wait),
+                  rebuildable=False),
             *(self._report_entry(report) for report in self.reports.values()),
         ]
 
@@ -108,13 +123,13 @@ class ReadModelCatalog:
         return Entry(report.name, report.title, "report",
                      lambda g: ReportProjection(report, self.views, g))
 
-    def discover(self) -> list[str]:
+    def discover(self) -> None:
         """Report modules deployed since this catalog was made: known from now on, their
         live generation's tables made (empty until a loop or a replay fills them). Looks
         at most once per ``DISCOVER_SECONDS`` (asking for unknown names is no way to make
-        a process scan its disk); the new names."""
+        a process scan its disk)."""
         if time.monotonic() - self._discovered < DISCOVER_SECONDS:
-            return []
+            return
         self._discovered = time.monotonic()
         new = [cls(self.policies) for name, cls in report_classes(skip_broken=True).items()
                if name not in self.reports]
@@ -123,7 +138,6 @@ class ReadModelCatalog:
             self._entries[report.name] = self._report_entry(report)
             self.projection(report.name, self.generations(report.name)[0]).create_tables(self.views)
             log.info("report %s found (deployed since this process started)", report.name)
-        return [report.name for report in new]
 
     def report(self, name: str) -> Report:
         """The report called ``name``, looking for newly deployed modules before saying
@@ -208,11 +222,12 @@ class ReadModelCatalog:
             self._live_cache[name] = (time.monotonic(), projection)
         return projection
 
-    def read(self, name: str, generation: int | None = None) -> list[Doc]:
-        """The rows of a report or rebuildable read model, as its ``read`` gives them."""
+    def read(self, name: str, generation: int | None = None, **window: str | None) -> list[Doc]:
+        """The rows of a report or rebuildable read model, as its ``read`` gives them (a
+        report's with its ``since``/``until`` ``window``)."""
         projection = self.projection(name, generation or self.generations(name)[0])
         with self.views.read() as db:
-            return projection.read(db)  # type: ignore[attr-defined, no-any-return]
+            return projection.read(db, **window)  # type: ignore[attr-defined, no-any-return]
 
     def start_build(self, name: str) -> int:
         """The generation to build (the one an interrupted build left, or a new one), with
@@ -243,6 +258,7 @@ class ReadModelCatalog:
     def drop(self, name: str, generation: int) -> None:
         with self.views.write() as db:
             self.projection(name, generation).drop_tables(db)  # type: ignore[attr-defined]
+        self.generation_policies.forget(name, generation)
 
     # --- tables ------------------------------------------------------------------------
 
@@ -255,6 +271,7 @@ class ReadModelCatalog:
             *self.alert_book.create_statements(),
             *self.set_aside.create_statements(),
             *self.serving.create_statements(),
+            *self.generation_policies.create_statements(),
         ])
         self.alert_book.create_indexes()
         for name in self.names:

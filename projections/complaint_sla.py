@@ -15,8 +15,10 @@ customer's complaint facts alone, not from the whole stream (a busy customer's
 contacts and orders would make every judgement cost more). Those facts are kept
 between batches, by complaint (``ComplaintFacts``): a batch reads only what was
 recorded since, and replays only the complaints it names, so a customer with
-thousands of complaints costs no more per batch than one with a few. The clock is
-injected, so tests move time instead of waiting for it.
+thousands of complaints costs no more per batch than one with a few. When the policy
+book targets segments or tiers, the customer's account facts (segment) or orders,
+contacts and surveys (tier) are read and kept with them (``domain/sla_standing.py``);
+otherwise none. The clock is injected, so tests move time instead of waiting for it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from domain.complaints import Complaint, record_complaint_fact
 from domain.customer360 import by_event_time
 from domain.facts import FACT_CLASSES, CustomerFact, stored_topic
 from domain.sla_policy import PolicyBook
+from domain.sla_standing import StandingFold, standing_types
 from history.customer_history import CustomerHistory
 from projections.alerts import AlertBook
 from projections.generation import Generation
@@ -38,7 +41,7 @@ from projections.runner import Positioned
 from projections.set_aside import SetAsideBook, Unfolded, feed_each
 from schemas.text import printable
 from storage.errors import explain, is_data_fault
-from storage.views import SqlCursor, ViewDatabase, to_micros
+from storage.views import Row, SqlCursor, ViewDatabase, select_in, to_micros
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +49,27 @@ Clock = Callable[[], datetime]
 
 _A_MOMENT = timedelta(microseconds=1)
 _COMPLAINT_TOPICS = tuple(stored_topic(t) for t in FACT_CLASSES if t.startswith("crm.complaint."))
+#: Columns added after the first release: each open complaint's next deadline (the queue's).
+_DEADLINE_COLUMNS = {"deadline": "TEXT", "due_at": "BIGINT"}
 #: Customers whose complaint facts are kept between batches (the least recent go first).
 KEPT_CUSTOMERS = 2_000
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def next_deadline(complaint: Complaint) -> tuple[str, datetime] | None:
+    """The deadline an agent works to next: the first response until there is one, then
+    the resolution (while paused, its due time as it stood at the pause); None once
+    resolved."""
+    if not complaint.is_open:
+        return None
+    for name in ("first_response", "resolution"):
+        current = [d for d in complaint.deadlines if d.name == name][-1]
+        if current.open:
+            return name, current.due
+    return None
 
 
 class ComplaintFacts:
@@ -63,26 +81,38 @@ class ComplaintFacts:
     none), so an erasure has nothing here to reach.
     """
 
-    def __init__(self, history: CustomerHistory, capacity: int = KEPT_CUSTOMERS) -> None:
+    def __init__(self, history: CustomerHistory, capacity: int = KEPT_CUSTOMERS,
+                 targeting: frozenset[str] = frozenset()) -> None:
         self.history = history
         self.capacity = capacity
-        self._kept: KeptPerCustomer[tuple[int, dict[str, list[CustomerFact]]]] = (
+        self.targeting = targeting
+        self._topics = _COMPLAINT_TOPICS + tuple(
+            sorted(stored_topic(t) for t in standing_types(targeting)))
+        self._kept: KeptPerCustomer[tuple[int, dict[str, list[CustomerFact]], StandingFold]] = (
             KeptPerCustomer(capacity))
 
     def of(self, customers: Sequence[str]) -> dict[str, dict[str, list[CustomerFact]]]:
         """Complaint id -> its facts (recording order), for each customer."""
         after = {c: self._kept[c][0] for c in customers if c in self._kept}
-        news = self.history.customers_facts(customers, _COMPLAINT_TOPICS, after,
+        news = self.history.customers_facts(customers, self._topics, after,
                                             personal_data=False)
         found = {}
         for customer in customers:
-            seen, by_complaint = self._kept.get(customer, (0, {}))
+            seen, by_complaint, standing = self._kept.get(
+                customer, (0, {}, StandingFold(self.targeting)))
             for fact in news[customer]:
-                by_complaint.setdefault(fact.data.get("complaint_id"), []).append(fact)
+                if fact.event_type.startswith("crm.complaint."):
+                    by_complaint.setdefault(fact.data.get("complaint_id"), []).append(fact)
+                else:
+                    standing.note(fact)
                 seen = max(seen, fact.originator_version)
-            self._kept.keep(customer, (seen, by_complaint))
+            self._kept.keep(customer, (seen, by_complaint, standing))
             found[customer] = by_complaint
         return found
+
+    def standing(self, customer: str) -> StandingFold | None:
+        """The customer's standing facts as of its last ``of`` (None: the book targets none)."""
+        return self._kept[customer][2] if self.targeting else None
 
 
 class ComplaintSlaProjection:
@@ -101,7 +131,7 @@ class ComplaintSlaProjection:
         self.set_aside = SetAsideBook(views)
         self.table = views.table("complaint_clocks")
         self.heard_table = views.table("complaint_customers_heard")
-        self.complaint_facts = ComplaintFacts(history)
+        self.complaint_facts = ComplaintFacts(history, targeting=book.targeting)
 
     def create_tables(self, views: ViewDatabase) -> None:
         views.create_tables([
@@ -114,6 +144,10 @@ class ComplaintSlaProjection:
             f"CREATE TABLE IF NOT EXISTS {self.heard_table} ("
             " customer_id TEXT PRIMARY KEY, heard BIGINT NOT NULL, heard_time TEXT NOT NULL)",
         ])
+        views.add_columns("complaint_clocks", _DEADLINE_COLUMNS)
+        with views.write() as db:  # rows judged before the columns existed: judge them again
+            db.execute(f"UPDATE {self.table} SET next_check = 0"
+                       " WHERE status = 'open' AND due_at IS NULL")
 
     def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None:
         latest: dict[str, datetime] = {}
@@ -193,43 +227,63 @@ class ComplaintSlaProjection:
         rows, alerts = [], []
         for complaint_id, customer_id in complaints.items():
             complaint = self._replay(complaint_id, facts[customer_id].get(complaint_id, []),
-                                     [] if unfolded is None else unfolded)
+                                     [] if unfolded is None else unfolded,
+                                     self.complaint_facts.standing(customer_id))
             if complaint is None:
                 continue
             heard = now if caught_up else min(now, heard_by[customer_id])
             alerts += [sla_alert(customer_id, v) for v in complaint.verdicts(heard)]
             next_moment = complaint.next_moment(heard)
+            deadline = next_deadline(complaint)
             rows.append((complaint_id, customer_id, complaint.priority,
                          "open" if complaint.is_open else "resolved",
-                         to_micros(next_moment) if next_moment else None))
+                         to_micros(next_moment) if next_moment else None,
+                         deadline[0] if deadline else None,
+                         to_micros(deadline[1]) if deadline else None))
         db.executemany(
-            f"INSERT INTO {self.table} (complaint_id, customer_id, priority, status, next_check)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (complaint_id) DO UPDATE SET"
+            f"INSERT INTO {self.table} (complaint_id, customer_id, priority, status, next_check,"
+            " deadline, due_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (complaint_id) DO UPDATE SET"
             " customer_id = excluded.customer_id, priority = excluded.priority,"
-            " status = excluded.status, next_check = excluded.next_check",
+            " status = excluded.status, next_check = excluded.next_check,"
+            " deadline = excluded.deadline, due_at = excluded.due_at",
             rows,
         )
         self.alert_book.raise_alerts(db, alerts)
 
+    def open_deadlines(self, db: SqlCursor, customers: Sequence[str] | None = None,
+                       limit: int = 500) -> list[Row]:
+        """Open complaints by their next deadline, soonest first (ties by customer id), of
+        ``customers`` (None: everyone's): ``complaint_id``, ``customer_id``, ``priority``,
+        ``deadline`` (``first_response`` or ``resolution``) and ``due_at`` (micros)."""
+        select = ("SELECT complaint_id, customer_id, priority, deadline, due_at"
+                  f" FROM {self.table} WHERE status = 'open' AND due_at IS NOT NULL")
+        order = " ORDER BY due_at, customer_id, complaint_id LIMIT %s"
+        if customers is None:
+            db.execute(select + order, [limit])
+            return db.fetchall()
+        rows = select_in(db, f"{select} AND customer_id IN ({{ids}}){order}", customers,
+                         after=[limit])
+        rows.sort(key=lambda r: (r["due_at"], r["customer_id"], r["complaint_id"]))
+        return rows[:limit]
+
     def _heard(self, db: SqlCursor, customers: list[str]) -> dict[str, datetime]:
         """Each customer's latest event time (recorded facts, all types)."""
-        heard: dict[str, datetime] = {}
-        for start in range(0, len(customers), 500):  # SQLite's limit on bound parameters
-            chunk = customers[start:start + 500]
-            db.execute(f"SELECT customer_id, heard_time FROM {self.heard_table}"
-                       f" WHERE customer_id IN ({', '.join(['%s'] * len(chunk))})", chunk)
-            heard.update({row["customer_id"]: datetime.fromisoformat(row["heard_time"])
-                          for row in db.fetchall()})
+        heard = {row["customer_id"]: datetime.fromisoformat(row["heard_time"])
+                 for row in select_in(db, f"SELECT customer_id, heard_time FROM"
+                                          f" {self.heard_table} WHERE customer_id IN ({{ids}})",
+                                      customers)}
         missing = [c for c in customers if c not in heard]  # a store older than this table
         for customer, facts in self.history.customers_facts(missing).items():
             heard[customer] = max(f.occurred_at for f in facts)
         return heard
 
-    def _replay(self, complaint_id: str, facts: list[CustomerFact],
-                unfolded: list[Unfolded]) -> Complaint | None:
+    def _replay(self, complaint_id: str, facts: list[CustomerFact], unfolded: list[Unfolded],
+                standing: StandingFold | None = None) -> Complaint | None:
         """The complaint from its facts (``ComplaintFacts``); one its rules cannot take is
         skipped (``unfolded``), so it does not fail every later fact of the complaint too."""
         complaints: dict[str, Complaint] = {}
         feed_each(by_event_time(facts),
-                  lambda fact: record_complaint_fact(complaints, fact, self.book), unfolded)
+                  lambda fact: record_complaint_fact(complaints, fact, self.book, standing),
+                  unfolded)
         return complaints.get(complaint_id)

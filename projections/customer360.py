@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -44,7 +44,7 @@ from projections.runner import Positioned
 from projections.set_aside import SetAsideBook, Unfolded, feed_each
 from schemas.text import printable, text_problem
 from storage.errors import explain
-from storage.views import SqlCursor, ViewDatabase, to_micros
+from storage.views import SqlCursor, ViewDatabase, select_in, to_micros
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,15 @@ class _Kept:
 
 _COLUMNS = ("customer_id", "merged_into", "name", "email", "phone_digits", "status",
             "loyalty_score", "loyalty_tier", "last_event_at", "streams", "document",
-            "missing", "order_days", "first_order_at", "last_order_at")
+            "missing", "order_days", "first_order_at", "last_order_at", "owner_id", "owner_name")
 #: Columns added after the first release, with their types: a table made before them gets
 #: them on start-up (NULL until the row is folded again; ``replay customer360`` fills all).
 _ADDED_COLUMNS = {"missing": "TEXT", "order_days": "INTEGER", "first_order_at": "BIGINT",
-                  "last_order_at": "BIGINT"}
+                  "last_order_at": "BIGINT", "revision": "BIGINT", "owner_id": "TEXT",
+                  "owner_name": "TEXT"}
+#: ``revision``: the store position of the batch that last wrote the row, so readers that
+#: follow the 360 (segments) find the rows changed since they last looked. Not a column of
+#: the view itself (``read`` and the rebuild diff leave it out).
 
 
 @dataclass(frozen=True)
@@ -158,7 +162,8 @@ class Customer360Projection:
     def create_tables(self, views: ViewDatabase) -> None:
         views.create_tables(
             [
-                *map(Identities.create_statement, self._sibling_aliases),
+                *(sql for table in self._sibling_aliases
+                  for sql in Identities.create_statements(table)),
                 f"CREATE TABLE IF NOT EXISTS {self.table} ("
                 " customer_id TEXT PRIMARY KEY,"
                 " merged_into TEXT,"
@@ -173,6 +178,8 @@ class Customer360Projection:
             ]
         )
         views.add_columns(self._table_name, _ADDED_COLUMNS)
+        views.add_indexes(self._table_name, {f"{self._table_name}_revision": "revision",
+                                             f"{self._table_name}_owner": "owner_id"})
 
     def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None:
         touched: list[str] = []
@@ -183,9 +190,11 @@ class Customer360Projection:
             if fact.event_type == "crm.account.merged":
                 touched.append(duplicate)
                 self.identities.merge(cursor, fact.customer_id, duplicate)
+                self.identities.record(cursor, item.position, fact)
             elif fact.event_type == "crm.account.unmerged":
                 touched.append(duplicate)
                 self.identities.unmerge(cursor, fact.customer_id, duplicate)
+                self.identities.record(cursor, item.position, fact)
         groups = dict(self.identities.groups(cursor, touched).values())
         # Another shard's group holding a duplicate of ours: we keep only its marker row.
         markers = [(duplicate, root) for root, members in groups.items()
@@ -193,13 +202,14 @@ class Customer360Projection:
                    if self.shard.owns(duplicate)]
         self._unfolded = []
         self._refresh(cursor, {root: members for root, members in groups.items()
-                               if self.shard.owns(root)}, markers)
+                               if self.shard.owns(root)}, markers,
+                      revision=batch[-1].position if batch else None)
         self.set_aside.set_aside_unfolded(cursor, self.name,
                                           {i.fact.event_id: i.position for i in batch},
                                           self._unfolded)
 
     def _refresh(self, db: SqlCursor, groups: dict[str, list[str]],
-                 markers: Sequence[tuple[str, str]] = ()) -> None:
+                 markers: Sequence[tuple[str, str]] = (), revision: int | None = None) -> None:
         """Fold again each group whose streams changed since its row was written, and write
         the ``markers`` (duplicate, root) of duplicates in other shards' groups.
 
@@ -237,10 +247,12 @@ class Customer360Projection:
             rows.append(_row(root, None, view, wanted[root], document))
             rows += [_marker(duplicate, root) for duplicate in groups[root][1:]
                      if self.shard.owns(duplicate)]
-        updates = ", ".join(f"{column} = excluded.{column}" for column in _COLUMNS[1:])
+        columns = (*_COLUMNS, "revision")
+        rows = [(*row, revision) for row in rows]
+        updates = ", ".join(f"{column} = excluded.{column}" for column in columns[1:])
         db.executemany(
-            f"INSERT INTO {self.table} ({', '.join(_COLUMNS)})"
-            f" VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
+            f"INSERT INTO {self.table} ({', '.join(columns)})"
+            f" VALUES ({', '.join(['%s'] * len(columns))})"
             f" ON CONFLICT (customer_id) DO UPDATE SET {updates}",
             rows,
         )
@@ -402,10 +414,15 @@ class Customer360Projection:
             self._shown.keep(root, shown)
         return shown.current
 
-    def group(self, customer_id: str) -> tuple[str, list[str]]:
-        """The customer an id resolves to after merges, and every id in its group."""
+    def group(self, customer_id: str, as_of: datetime | None = None,
+              known_at: datetime | None = None) -> tuple[str, list[str]]:
+        """The customer an id resolves to after merges, and every id in its group: now, or
+        as the merges that happened by ``as_of`` and were recorded by ``known_at`` made it."""
         with self.views.read() as db:
-            return self.identities.groups(db, [customer_id])[customer_id]
+            if as_of is None and known_at is None:
+                return self.identities.groups(db, [customer_id])[customer_id]
+            now = datetime.now(UTC)
+            return self.identities.group_as_of(db, customer_id, as_of or now, known_at or now)
 
     def roots(self, db: SqlCursor, customer_ids: list[str]) -> dict[str, str]:
         """The root each id resolves to after merges."""
@@ -419,6 +436,76 @@ class Customer360Projection:
                    f" FROM {self.table} WHERE customer_id IN"
                    f" ({', '.join(['%s'] * len(customer_ids))})", customer_ids)
         return {row["customer_id"]: row for row in db.fetchall()}
+
+    def owned_by(self, db: SqlCursor, owner_ids: Sequence[str]) -> list[str]:
+        """The customers whose current owner is one of ``owner_ids``, with the duplicates
+        merged into them (work is addressed to either), in id order. Rows folded before
+        the owner columns existed count once folded again (``replay customer360``)."""
+        if not owner_ids:
+            return []
+        db.execute(f"SELECT customer_id FROM {self.table} WHERE merged_into IS NULL AND"
+                   f" owner_id IN ({', '.join(['%s'] * len(owner_ids))})", list(owner_ids))
+        roots = [row["customer_id"] for row in db.fetchall()]
+        merged = select_in(db, f"SELECT customer_id FROM {self.table} WHERE merged_into IN"
+                               " ({ids})", roots)
+        return sorted([*roots, *(row["customer_id"] for row in merged)])
+
+    def owners(self, db: SqlCursor, customer_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Who each customer is and who owns it now, read from the live rows (a duplicate
+        merged away answers with its survivor's): ``customer_id`` (the root),
+        ``customer_name`` and ``owner`` (``{id, name}`` or None). Unknown ids are left out."""
+        rows = self._owner_rows(db, list(dict.fromkeys(customer_ids)))
+        roots = self._owner_rows(db, sorted({r["merged_into"] for r in rows.values()
+                                             if r["merged_into"]} - set(rows)))
+        found = {}
+        for customer_id, row in rows.items():
+            root = rows.get(row["merged_into"]) or roots.get(row["merged_into"]) or row
+            owner = ({"id": root["owner_id"], "name": root["owner_name"]}
+                     if root["owner_id"] else None)
+            found[customer_id] = {"customer_id": root["customer_id"],
+                                  "customer_name": root["name"], "owner": owner}
+        return found
+
+    def _owner_rows(self, db: SqlCursor, customer_ids: list[str]) -> dict[str, dict[str, Any]]:
+        rows = select_in(db, "SELECT customer_id, merged_into, name, owner_id, owner_name"
+                             f" FROM {self.table} WHERE customer_id IN ({{ids}})", customer_ids)
+        return {row["customer_id"]: row for row in rows}
+
+    def rows_after(self, db: SqlCursor, after: str | None, limit: int, *,
+                   merged: bool = True) -> list[dict[str, Any]]:
+        """The next ``limit`` rows after id ``after``, in id order (with the marker rows of
+        merged duplicates unless ``merged`` is False): ``customer_id``, ``merged_into``,
+        ``revision`` and the 360 ``document`` as last folded (JSON), for readers that page
+        through every customer (exports, segments)."""
+        db.execute(f"SELECT customer_id, merged_into, revision, document FROM {self.table}"
+                   " WHERE customer_id > %s" + ("" if merged else " AND merged_into IS NULL")
+                   + " ORDER BY customer_id LIMIT %s", [after or "", limit])
+        return db.fetchall()
+
+    def rows_of(self, db: SqlCursor, customer_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The rows of these customers (as ``rows_after`` gives them), in id order."""
+        if not customer_ids:
+            return []
+        db.execute(f"SELECT customer_id, merged_into, revision, document FROM {self.table}"
+                   f" WHERE customer_id IN ({', '.join(['%s'] * len(customer_ids))})"
+                   " ORDER BY customer_id", list(customer_ids))
+        return db.fetchall()
+
+    def changed_since(self, db: SqlCursor, after: tuple[int, str], upto: int,
+                      limit: int) -> list[dict[str, Any]]:
+        """Rows written after (revision, customer id) ``after`` by batches up to store
+        position ``upto``, in that order: what a follower has not seen yet."""
+        revision, customer = after
+        db.execute(f"SELECT customer_id, merged_into, revision, document FROM {self.table}"
+                   " WHERE revision <= %s AND (revision > %s OR (revision = %s AND"
+                   " customer_id > %s)) ORDER BY revision, customer_id LIMIT %s",
+                   [upto, revision, revision, customer, limit])
+        return db.fetchall()
+
+    def count(self, db: SqlCursor) -> int:
+        """Customers, merged duplicates left out."""
+        db.execute(f"SELECT COUNT(*) AS n FROM {self.table} WHERE merged_into IS NULL")
+        return int(db.fetchone()["n"])  # type: ignore[index]
 
     def search(self, q: str | None = None, *, limit: int, cursor: str | None = None,
                missing: str | None = None, flagged: str | None = None,
@@ -490,8 +577,9 @@ class Customer360Projection:
         return db.fetchall()
 
     def drop_tables(self, db: SqlCursor) -> None:
-        for table in (self.table, *self._sibling_aliases):
-            db.execute(f"DROP TABLE IF EXISTS {table}")
+        db.execute(f"DROP TABLE IF EXISTS {self.table}")
+        for sql in (s for table in self._sibling_aliases for s in Identities.drop_statements(table)):
+            db.execute(sql)
 
 
 def _current(fold: CustomerFold, members: list[str], now: datetime) -> Current:
@@ -523,6 +611,8 @@ def _row(customer_id: str, merged_into: str | None, view: Customer360 | None, st
         view.orders["order_days"] if view else None,
         to_micros(view.orders["first_order_time"]) if view and view.orders["count"] else None,
         to_micros(view.orders["last_order_time"]) if view and view.orders["count"] else None,
+        view.owner["id"] if view and view.owner else None,
+        view.owner.get("name") if view and view.owner else None,
     )
 
 

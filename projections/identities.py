@@ -10,14 +10,20 @@ an unmerge needs no rewriting of history. The table is written by the customer
 of its own (``projections/shards.py``). Groups stay within the limits of
 ``domain/merges.py``, checked when a merge arrives; a chain past them (stored
 before the check existed) raises, and the fact that made it is set aside.
+
+Beside the pointers, every merge and unmerge is logged with when it happened and
+when it was recorded, so a group can be read as it stood at any moment
+(``group_as_of``): what a colleague saw then, not today's group.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from domain.merges import MAX_MERGE_DEPTH
-from storage.views import SqlCursor, ViewDatabase
+from domain.facts import CustomerFact
+from domain.merges import MAX_MERGE_DEPTH, MergeForest
+from storage.views import SqlCursor, ViewDatabase, to_micros
 
 
 class Identities:
@@ -25,11 +31,29 @@ class Identities:
 
     def __init__(self, views: ViewDatabase, table: str) -> None:
         self.table = views.table(table)
+        self.log = log_table(self.table)
 
     @staticmethod
-    def create_statement(table: str) -> str:
-        return (f"CREATE TABLE IF NOT EXISTS {table} ("
-                " duplicate_id TEXT PRIMARY KEY, survivor_id TEXT NOT NULL)")
+    def create_statements(table: str) -> list[str]:
+        """The pointers and their log; for a generation built before the log existed, its
+        pointers are logged as known from the start (``crm-timeline replay customer360``
+        dates them exactly)."""
+        log = log_table(table)
+        return [
+            f"CREATE TABLE IF NOT EXISTS {table} ("
+            " duplicate_id TEXT PRIMARY KEY, survivor_id TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {log} ("
+            " position BIGINT NOT NULL, duplicate_id TEXT NOT NULL, survivor_id TEXT NOT NULL,"
+            " merged INTEGER NOT NULL, occurred_at BIGINT NOT NULL, recorded_at BIGINT NOT NULL,"
+            " PRIMARY KEY (position, duplicate_id))",
+            f"INSERT INTO {log} (position, duplicate_id, survivor_id, merged, occurred_at,"
+            f" recorded_at) SELECT 0, duplicate_id, survivor_id, 1, 0, 0 FROM {table}"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {log})",
+        ]
+
+    @staticmethod
+    def drop_statements(table: str) -> list[str]:
+        return [f"DROP TABLE IF EXISTS {t}" for t in (table, log_table(table))]
 
     def groups(self, db: SqlCursor, customer_ids: Sequence[str]) -> dict[str, tuple[str, list[str]]]:
         """(root, group) of each id; one query when, as usual, none of them was ever merged."""
@@ -84,6 +108,38 @@ class Identities:
             members += frontier
         return members
 
+    def group_as_of(self, db: SqlCursor, customer_id: str, as_of: datetime,
+                    known_at: datetime) -> tuple[str, list[str]]:
+        """(root, group) of ``customer_id`` as the merges that had happened by ``as_of`` and
+        were recorded by ``known_at`` made it, replayed in store order by the rules the
+        projection applies (a merge that would loop changes nothing). The whole log is
+        read: merges are few beside the facts, and this serves only reads of the past."""
+        db.execute(f"SELECT duplicate_id, survivor_id, merged FROM {self.log}"
+                   " WHERE occurred_at <= %s AND recorded_at <= %s ORDER BY position",
+                   [to_micros(as_of), to_micros(known_at)])
+        forest = MergeForest({})
+        for row in db.fetchall():
+            if row["merged"]:
+                forest.merge(row["survivor_id"], row["duplicate_id"])
+            else:
+                forest.unmerge(row["survivor_id"], row["duplicate_id"])
+        root = forest.root(customer_id)
+        members, frontier = [root], [root]
+        while frontier and len(members) <= len(forest.links):
+            frontier = sorted(d for d, s in forest.links.items() if s in frontier)
+            members += frontier
+        return root, members
+
+    def record(self, db: SqlCursor, position: int, fact: CustomerFact) -> None:
+        """Log a merge or unmerge fact (whether or not it changed a pointer)."""
+        db.execute(
+            f"INSERT INTO {self.log} (position, duplicate_id, survivor_id, merged, occurred_at,"
+            " recorded_at) VALUES (%s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (position, duplicate_id) DO NOTHING",
+            [position, fact.data["duplicate_customer_id"], fact.customer_id,
+             int(fact.event_type == "crm.account.merged"), to_micros(fact.occurred_at),
+             to_micros(fact.timestamp)])
+
     def merge(self, db: SqlCursor, survivor: str, duplicate: str) -> bool:
         """Point ``duplicate`` at ``survivor``; refuse (False) a merge that would loop."""
         if self.root(db, survivor) == self.root(db, duplicate):
@@ -100,3 +156,8 @@ class Identities:
             f"DELETE FROM {self.table} WHERE duplicate_id = %s AND survivor_id = %s",
             [duplicate, survivor],
         )
+
+
+def log_table(table: str) -> str:
+    """The merge log beside the pointer table ``table`` (as SQL, quoted, maybe qualified)."""
+    return f'{table[:-1]}_log"'

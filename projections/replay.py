@@ -83,7 +83,8 @@ def diff(catalog: ReadModelCatalog, name: str) -> Diff:
         key_columns = ["customer_id", "occurred_at", "event_id"]
     else:
         key_columns = [c for c in catalog.reports[name].columns
-                       if c in ("month", "channel", "category", "cohort", "currency")]
+                       if c in ("month", "channel", "category", "priority", "cohort",
+                                "kind", "antecedent", "consequent", "agent_id")]
 
     def keyed(rows: list[Doc]) -> dict[tuple, Doc]:
         return {tuple(row.get(c) for c in key_columns): row for row in rows}

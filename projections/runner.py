@@ -343,8 +343,12 @@ class ProjectionLoop:
         if self._projector is None or self._projector.read_models != models:
             self._projector = Projector(self.history, self.views, models,
                                         batch_size=self.batch_size)
-            for name, position in self._projector.positions().items():
-                log.info("projection %s following from position %d", name, position)
+            positions = self._projector.positions()
+            for name, position in positions.items():
+                log.debug("projection %s following from position %d", name, position)
+            if positions:
+                log.info("following %d projections from positions %d to %d", len(positions),
+                         min(positions.values()), max(positions.values()))
         return self._projector
 
     def run(self, stop: threading.Event) -> None:

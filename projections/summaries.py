@@ -1,4 +1,10 @@
-"""One-line, human summaries of customer facts, as a support agent reads them."""
+"""One-line, human summaries of customer facts, as a support agent reads them.
+
+Account changes say who made them when the source did ("Profile updated by agent A-007:
+phone"), so an agent tells the customer's own update from a colleague's. A summary is
+made of the fact's data alone: what the data leaves to context (a refund's currency is
+the order's when absent) the caller fills in first (``projections/timeline.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,14 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from domain.profile_history import actor_of, actor_phrase
+
 Data = Mapping[str, Any]
 
 
-def _money(amount: Any, currency: Any = "") -> str:
-    return f"{Decimal(str(amount)):.2f} {currency}".strip()
+def _money(amount: Any, currency: Any = None) -> str:
+    """The amount with its currency; an unknown currency is left out, never "None"."""
+    return f"{Decimal(str(amount)):.2f} {currency or ''}".strip()
 
 
 def _opened(d: Data) -> str:
@@ -18,14 +27,26 @@ def _opened(d: Data) -> str:
     return f"Account opened for {d.get('name') or 'a new customer'}{via}"
 
 
+def _by(d: Data) -> str:
+    """" by agent A-007" when the change names its actor, else nothing (old facts)."""
+    phrase = actor_phrase(actor_of(d))
+    return f" {phrase}" if phrase else ""
+
+
 def _updated(d: Data) -> str:
     fields = ", ".join(sorted(d.get("changes") or {})) or "nothing"
-    return f"Profile updated: {fields}"
+    return f"Profile updated{_by(d)}: {fields}"
 
 
 def _consent(d: Data) -> str:
     verb = "granted" if d.get("granted") else "withdrawn"
-    return f"Consent for {d.get('channel')} {verb}"
+    return f"Consent for {d.get('channel')} {verb}{_by(d)}"
+
+
+def _refunded(d: Data) -> str:
+    """With the refund's currency; when it has none it is the order's, which only the caller
+    can look up (``projections/timeline.py`` does)."""
+    return f"Order {d.get('order_id')} refunded: {_money(d.get('amount'), d.get('currency'))}"
 
 
 def _contact(d: Data) -> str:
@@ -72,15 +93,17 @@ SUMMARIES: dict[str, Callable[[Data], str]] = {
     "crm.account.opened": _opened,
     "crm.account.updated": _updated,
     "crm.account.consent_changed": _consent,
-    "crm.account.owner_assigned": lambda d: f"Owner assigned: {d.get('owner_name') or d.get('owner_id')}",
+    "crm.account.owner_assigned":
+        lambda d: f"Owner assigned: {d.get('owner_name') or d.get('owner_id')}{_by(d)}",
     "crm.account.merged": lambda d: f"Duplicate account {d.get('duplicate_customer_id')} merged in",
     "crm.account.unmerged": lambda d: f"Merge of {d.get('duplicate_customer_id')} undone",
-    "crm.account.closed": lambda d: f"Account closed ({d.get('reason') or 'no reason given'})",
+    "crm.account.closed":
+        lambda d: f"Account closed ({d.get('reason') or 'no reason given'}){_by(d)}",
     "crm.account.erasure_requested": lambda d: "Erasure of personal data requested",
     "crm.contact.logged": _contact,
     "crm.order.placed": _order_placed,
     "crm.order.cancelled": lambda d: f"Order {d.get('order_id')} cancelled ({d.get('reason') or 'no reason given'})",
-    "crm.order.refunded": lambda d: f"Order {d.get('order_id')} refunded: {_money(d.get('amount'), d.get('currency'))}",
+    "crm.order.refunded": _refunded,
     "crm.complaint.opened": _complaint_opened,
     "crm.complaint.responded": _complaint("answered"),
     "crm.complaint.escalated": lambda d: f"Complaint {d.get('complaint_id')} escalated"

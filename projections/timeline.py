@@ -5,6 +5,13 @@ out-of-order event lands in its place and ties in time keep recording order.
 Pages are cut by keyset cursors over that key: a page boundary never moves
 when new events arrive, unlike an offset.
 
+Rows also keep when the service recorded each fact, so a page can be cut as it was
+known at a moment (``known_at``): what a colleague saw then.
+
+Rows keep the CloudEvent's extension attributes (``traceparent``, a partner's
+own) as sent, beside the data: a trace can be followed from the sender's span to
+the entry. They are not personal data by contract (README) and erasure leaves them.
+
 Rows copy each fact's data and summary as read, so an erasure request also
 blanks the personal fields of the customer's earlier rows; facts read after
 the erasure arrive blank already (their key is gone).
@@ -25,6 +32,12 @@ from projections.generation import Generation
 from projections.paging import InvalidCursor
 from projections.runner import Positioned
 from projections.summaries import summarize
+from projections.timeline_links import (
+    link_entries,
+    placed_currencies,
+    refund_currencies,
+    summary_data,
+)
 from schemas.registry import personal_fields
 from schemas.text import printable
 from storage.views import Row, SqlCursor, ViewDatabase, to_micros
@@ -38,6 +51,21 @@ class TimelineFilter:
     channel: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    as_of: datetime | None = None  # facts that happened by then (inclusive)
+    known_at: datetime | None = None  # facts recorded by then (alerts: raised by then)
+
+    def moment_clauses(self) -> tuple[list[str], list[Any]]:
+        """SQL over a timeline table for ``as_of`` and ``known_at``: what had happened, and
+        had been recorded, by then (rows from before ``recorded_at`` existed count as known)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.as_of:
+            clauses.append("occurred_at <= %s")
+            params.append(to_micros(self.as_of))
+        if self.known_at:
+            clauses.append("(recorded_at IS NULL OR recorded_at <= %s)")
+            params.append(to_micros(self.known_at))
+        return clauses, params
 
 
 @dataclass(frozen=True)
@@ -57,7 +85,8 @@ class TimelineProjection:
         self.generation = generation.number
         self.name = generation.tracking_name
         self.customers = generation.shard  # rows are per customer: a shard writes its own
-        self.table = views.table(generation.table("timeline_entries"))
+        self._table_name = generation.table("timeline_entries")
+        self.table = views.table(self._table_name)
 
     def create_tables(self, views: ViewDatabase) -> None:
         views.create_tables(
@@ -73,15 +102,21 @@ class TimelineProjection:
                 " time TEXT NOT NULL,"
                 " summary TEXT NOT NULL,"
                 " data TEXT NOT NULL,"
+                " recorded_at BIGINT,"
                 " PRIMARY KEY (customer_id, occurred_at, position))",
             ]
         )
+        # Rows of a release before ``recorded_at`` have none: they count as known from
+        # the start (``crm-timeline replay timeline`` dates them).
+        # Rows of a release before ``extensions`` have none (NULL: shown as {}).
+        views.add_columns(self._table_name, {"recorded_at": "BIGINT", "extensions": "TEXT"})
 
     def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None:
+        currencies = refund_currencies(cursor, self.table, [item.fact for item in batch])
         cursor.executemany(
             f"INSERT INTO {self.table} (customer_id, occurred_at, position, event_id,"
-            " event_type, source, channel, time, summary, data)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " event_type, source, channel, time, summary, data, recorded_at, extensions)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             # A fact applied again (new shards starting from the first event) is one row.
             " ON CONFLICT (customer_id, occurred_at, position) DO NOTHING",
             [
@@ -94,8 +129,12 @@ class TimelineProjection:
                     item.fact.source,
                     item.fact.data.get("channel"),
                     item.fact.occurred_at.isoformat(),
-                    summarize(item.fact.event_type, item.fact.data),
+                    summarize(item.fact.event_type, summary_data(
+                        item.fact.event_type, item.fact.data, currencies, item.fact.customer_id)),
                     json.dumps(item.fact.data, separators=(",", ":")),
+                    to_micros(item.fact.timestamp),
+                    json.dumps(item.fact.extensions, separators=(",", ":"))
+                    if item.fact.extensions else None,
                 )
                 for item in batch
             ],
@@ -109,11 +148,14 @@ class TimelineProjection:
         cursor.execute(f"SELECT occurred_at, position, event_type, data FROM {self.table}"
                        " WHERE customer_id = %s", [customer_id])
         updates = []
-        for row in cursor.fetchall():
+        rows = cursor.fetchall()
+        currencies = placed_currencies(rows, customer_id=customer_id)  # refunds keep theirs
+        for row in rows:
             paths = personal_fields(row["event_type"])
             if paths:
                 data = blank(json.loads(row["data"]), paths)
-                updates.append((summarize(row["event_type"], data),
+                updates.append((summarize(row["event_type"], summary_data(
+                                    row["event_type"], data, currencies, customer_id)),
                                 json.dumps(data, separators=(",", ":")),
                                 customer_id, row["occurred_at"], row["position"]))
         cursor.executemany(f"UPDATE {self.table} SET summary = %s, data = %s"
@@ -164,6 +206,9 @@ def _page(views: ViewDatabase, table: str, alert_book: AlertBook, customer_ids: 
     if where.until:
         clauses.append("occurred_at < %s")
         params.append(to_micros(where.until))
+    moment, moment_params = where.moment_clauses()
+    clauses += moment
+    params += moment_params
     if cursor:
         after_time, after_position = _decode_cursor(cursor)
         comparison = ">" if oldest_first else "<"
@@ -174,12 +219,13 @@ def _page(views: ViewDatabase, table: str, alert_book: AlertBook, customer_ids: 
     order = "ASC" if oldest_first else "DESC"
     entries = (
         f"SELECT customer_id, occurred_at, position, event_id, event_type, source, channel, time,"
-        f" summary, data FROM {table} UNION ALL {alert_book.timeline_entries()}"
+        f" summary, data, recorded_at, extensions FROM {table}"
+        f" UNION ALL SELECT alerts.*, NULL FROM ({alert_book.timeline_entries()}) AS alerts"
     )
     with views.read() as db:
         db.execute(
             "SELECT occurred_at, position, event_id, event_type, source, channel, time, summary,"
-            f" data FROM ({entries}) AS entries WHERE {' AND '.join(clauses)}"
+            f" data, extensions FROM ({entries}) AS entries WHERE {' AND '.join(clauses)}"
             f" ORDER BY occurred_at {order}, position {order} LIMIT %s",
             [*params, limit + 1],
         )
@@ -196,11 +242,13 @@ def _page(views: ViewDatabase, table: str, alert_book: AlertBook, customer_ids: 
             "channel": row["channel"],
             "summary": row["summary"],
             "data": json.loads(row["data"]),
+            "extensions": json.loads(row["extensions"]) if row["extensions"] else {},
             "position": row["position"],
         }
         for row in rows
     ]
-    return TimelinePage(entries=entries, next_cursor=next_cursor)
+    return TimelinePage(entries=link_entries(views, table, customer_ids, entries, where),
+                        next_cursor=next_cursor)
 
 
 def _encode_cursor(occurred_at: int, position: int) -> str:

@@ -1,4 +1,5 @@
-"""Publishing the wire contract as JSON Schema files, one per event type.
+"""Publishing the wire contract as JSON Schema files, one per event type: the types the
+service ingests and the ones it publishes (``schemas/published.py``).
 
     python -m schemas.export          # (re)write schemas/json/
     python -m schemas.export --check  # exit 1 listing files that drifted from the models
@@ -12,28 +13,62 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import create_model
+from pydantic import BaseModel, create_model
 
 from schemas.envelope import CloudEvent
+from schemas.published import (
+    ALERT_PAYLOADS,
+    ALERTS_SOURCE,
+    PUBLISHED_TYPES,
+    SEGMENTS_SOURCE,
+    PublishedEvent,
+    dataschema,
+)
 from schemas.registry import EVENT_TYPES
 
 SCHEMA_DIR = Path(__file__).parent / "json"
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
+def ingested_event(event_type: str) -> type[BaseModel]:
+    """The whole CloudEvent of an ingested type, as upstream systems send it."""
+    payload = EVENT_TYPES[event_type]
+    return create_model(
+        payload.__name__ + "Event",
+        __base__=CloudEvent,
+        __doc__=(payload.__doc__ or event_type).strip(),
+        type=(Literal[event_type], ...),  # type: ignore[valid-type]
+        data=(payload, ...),
+    )
+
+
+def published_event(event_type: str) -> type[BaseModel]:
+    """The whole CloudEvent of a published type, as receivers get it."""
+    payload = PUBLISHED_TYPES[event_type]
+    source = ALERTS_SOURCE if event_type in ALERT_PAYLOADS else SEGMENTS_SOURCE
+    return create_model(
+        payload.__name__ + "Event",
+        __base__=PublishedEvent,
+        __doc__=(payload.__doc__ or event_type).strip(),
+        type=(Literal[event_type], ...),  # type: ignore[valid-type]
+        source=(Literal[source], ...),  # type: ignore[valid-type]
+        dataschema=(Literal[dataschema(event_type)], ...),  # type: ignore[valid-type]
+        data=(payload, ...),
+    )
+
+
+def event_models() -> dict[str, type[BaseModel]]:
+    """Every wire type, ingested and published, and the model of its whole CloudEvent."""
+    return {**{t: ingested_event(t) for t in EVENT_TYPES},
+            **{t: published_event(t) for t in PUBLISHED_TYPES}}
+
+
 def json_schemas() -> dict[str, dict[str, Any]]:
     """File name -> JSON Schema: the envelope, and the whole CloudEvent of each type."""
     schemas = {"cloudevent.json": CloudEvent.model_json_schema()}
-    for event_type, payload in EVENT_TYPES.items():
-        model = create_model(
-            payload.__name__ + "Event",
-            __base__=CloudEvent,
-            __doc__=(payload.__doc__ or event_type).strip(),
-            type=(Literal[event_type], ...),  # type: ignore[valid-type]
-            data=(payload, ...),
-        )
+    for event_type, model in event_models().items():
         schema = model.model_json_schema()
-        schema["$id"] = f"urn:crm-timeline:schema:{event_type}:1"
+        schema["$id"] = dataschema(event_type)
         schemas[f"{event_type}.json"] = schema
     for schema in schemas.values():
         schema["$schema"] = _DIALECT
@@ -44,8 +79,10 @@ def _render(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
-def export_json_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
-    """Write every schema into ``directory`` and remove stale ones; returns the files written.
+def export_json_schemas(directory: Path = SCHEMA_DIR, *, prune: bool = True) -> list[Path]:
+    """Write every schema into ``directory`` and (``prune``) remove stale ones; returns the
+    files written. A directory of someone else's (``crm-timeline schemas export DIR``) is
+    not pruned: its other files are not ours to delete.
 
     Keys are sorted and the text ends in a newline, so an unchanged model gives
     a byte-identical file and a diff shows only real contract changes.
@@ -53,7 +90,7 @@ def export_json_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     wanted = json_schemas()
-    for stale in set(p.name for p in directory.glob("*.json")) - set(wanted):
+    for stale in set(p.name for p in directory.glob("*.json")) - set(wanted) if prune else ():
         (directory / stale).unlink()
     for name, schema in wanted.items():
         path = directory / name

@@ -28,6 +28,7 @@ from schemas.fields import (
     Language,
     Money,
     Phone,
+    Rfc3339,
     ShortText,
     StrictBool,
     StrictInt,
@@ -101,6 +102,28 @@ class Priority(StrEnum):
 # --- crm.account.* ------------------------------------------------------------------------
 
 
+class ActorKind(StrEnum):
+    """Who made an account change."""
+
+    customer = "customer"  # the customer, through self-service
+    agent = "agent"  # a colleague, on the customer's behalf
+    system = "system"  # an import, a rule, a batch job
+
+
+class Actor(Payload):
+    """Who made an account change, so an agent can tell the customer's own update from a
+    colleague's."""
+
+    kind: ActorKind
+    id: Id | None = Field(default=None, description="The agent's or system's id; absent for "
+                          "the customer (the subject is the customer).")
+
+
+class _AccountChange(Payload):
+    actor: Actor | None = Field(default=None, description="Who made the change; absent: "
+                                "not said by the source.")
+
+
 class AccountOpened(Payload):
     """A new customer account: who they are and how they found us."""
 
@@ -118,10 +141,16 @@ class AccountOpened(Payload):
     )
 
 
+#: The reasons of the cross-field rules, also the ``description`` of each rule in the
+#: published JSON Schema, so that a client generated from it refuses in the same words.
+_NAMES_A_FIELD = "must name at least one profile field"
+
+
 class ProfileChanges(Payload):
     """Profile fields set to a new value; null clears a field, an absent field stays as it was."""
 
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"description": _NAMES_A_FIELD, "minProperties": 1}]})
 
     name: Annotated[ShortText | None, PERSONAL] = None
     email: Annotated[Email | None, PERSONAL] = None
@@ -134,7 +163,7 @@ class ProfileChanges(Payload):
     @model_validator(mode="after")
     def _names_a_field(self) -> ProfileChanges:
         if not self.model_fields_set:
-            raise ValueError("must name at least one profile field")
+            raise ValueError(_NAMES_A_FIELD)
         return self
 
     @model_serializer(mode="wrap")
@@ -143,20 +172,20 @@ class ProfileChanges(Payload):
         return {k: v for k, v in handler(self).items() if k in self.model_fields_set}
 
 
-class AccountUpdated(Payload):
+class AccountUpdated(_AccountChange):
     """The customer (self-service) or an agent changed profile fields."""
 
     changes: ProfileChanges
 
 
-class ConsentChanged(Payload):
+class ConsentChanged(_AccountChange):
     """Marketing consent for one channel was granted or withdrawn."""
 
     channel: ConsentChannel
     granted: StrictBool
 
 
-class OwnerAssigned(Payload):
+class OwnerAssigned(_AccountChange):
     """One named person (an account manager) now handles this customer."""
 
     owner_id: Id
@@ -177,7 +206,7 @@ class AccountsUnmerged(_AboutDuplicate):
     """A wrong merge undone: the duplicate is its own customer again."""
 
 
-class AccountClosed(Payload):
+class AccountClosed(_AccountChange):
     """The customer relationship ended; the history stays."""
 
     reason: Annotated[Text | None, PERSONAL] = None
@@ -194,8 +223,25 @@ class ErasureRequested(Payload):
 # --- crm.contact.* ------------------------------------------------------------------------
 
 
+def _only_with(field: str, needs: str, value: str, reason: str) -> dict[str, Any]:
+    """JSON Schema for "``field``, when given and not null, needs ``needs`` = ``value``"."""
+    return {"description": reason,
+            "if": {"required": [field], "properties": {field: {"not": {"type": "null"}}}},
+            "then": {"required": [needs], "properties": {needs: {"const": value}}}}
+
+
+_FOLLOW_UP_NEEDS_OUTCOME = "follow_up_at needs outcome 'follow_up'"
+_SOCIAL_ONLY = "platform and handle belong to the 'social' channel"
+
+
 class ContactLogged(Payload):
     """One conversation or message between the company and the customer."""
+
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        _only_with("follow_up_at", "outcome", "follow_up", _FOLLOW_UP_NEEDS_OUTCOME),
+        _only_with("platform", "channel", "social", _SOCIAL_ONLY),
+        _only_with("handle", "channel", "social", _SOCIAL_ONLY),
+    ]})
 
     channel: ContactChannel
     direction: Direction
@@ -207,6 +253,23 @@ class ContactLogged(Payload):
     duration_seconds: Annotated[StrictInt, Field(ge=0, le=86_400)] | None = Field(
         default=None, description="Talk time of calls, visits and chats; absent for messages."
     )
+    follow_up_at: Rfc3339 | None = Field(
+        default=None, description="With outcome `follow_up`: when the follow-up is due "
+        "(absent: CRM_FOLLOW_UP_HOURS after the contact).")
+    platform: ShortText | None = Field(
+        default=None, description="On the `social` channel: the network.",
+        examples=["instagram", "x", "facebook", "linkedin", "tiktok"])
+    handle: Annotated[ShortText | None, PERSONAL] = Field(
+        default=None, description="On the `social` channel: the customer's name there.",
+        examples=["@ada_l"])
+
+    @model_validator(mode="after")
+    def _fits_the_channel(self) -> ContactLogged:
+        if self.follow_up_at is not None and self.outcome is not Outcome.follow_up:
+            raise ValueError(_FOLLOW_UP_NEEDS_OUTCOME)
+        if (self.platform or self.handle) and self.channel is not ContactChannel.social:
+            raise ValueError(_SOCIAL_ONLY)
+        return self
 
 
 # --- crm.order.* --------------------------------------------------------------------------
@@ -271,6 +334,8 @@ class ComplaintOpened(_AboutComplaint):
     category: ShortText | None = Field(default=None, examples=["delivery", "billing", "product"])
     channel: ContactChannel | None = None
     summary: Annotated[Text | None, PERSONAL] = None
+    order_id: Id | None = Field(default=None, description="The order it is about, if any.")
+    sku: Id | None = Field(default=None, description="The product it is about, if any.")
 
 
 class ComplaintResponded(_AboutComplaint):
@@ -313,13 +378,15 @@ class ComplaintResumed(_AboutComplaint):
 
 # --- crm.survey.* -------------------------------------------------------------------------
 
+_NEEDS_A_SCORE = "a survey answer needs nps or csat"
 #: JSON Schema for "nps or csat, at least one": pydantic cannot derive it from the validator.
-_A_SCORE: dict[str, Any] = {
+_A_SCORE: dict[str, Any] = {"allOf": [{
+    "description": _NEEDS_A_SCORE,
     "anyOf": [
         {"required": ["nps"], "properties": {"nps": {"type": "integer"}}},
         {"required": ["csat"], "properties": {"csat": {"type": "integer"}}},
-    ]
-}
+    ],
+}]}
 
 
 class SurveyAnswered(Payload):
@@ -339,5 +406,5 @@ class SurveyAnswered(Payload):
     @model_validator(mode="after")
     def _has_a_score(self) -> SurveyAnswered:
         if self.nps is None and self.csat is None:
-            raise ValueError("a survey answer needs nps or csat")
+            raise ValueError(_NEEDS_A_SCORE)
         return self

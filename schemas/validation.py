@@ -11,39 +11,44 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from schemas.envelope import CloudEvent, extension_problem
+from schemas.envelope import CloudEvent, Extensions, read_extensions
 from schemas.fields import EARLIEST_TIME, JSON_MEDIA_TYPE_PATTERN, PATTERN_HINTS
+from schemas.kafka_binding import content_mode, unframe
+from schemas.refusals import (
+    CONTENT_MODE,
+    EMPTY,
+    FUTURE_TIME,
+    HEADER,
+    HOSTILE_TEXT,
+    NOT_JSON,
+    UNKNOWN_TYPE,
+    InvalidEvent,
+)
 from schemas.registry import EVENT_TYPES
-from schemas.text import nfc_strings, printable, text_problem
+from schemas.text import nfc_strings, text_problem
 
 _MAX_PROBLEMS = 3
 _MAX_SHOWN = 40
 
 
-class InvalidEvent(ValueError):
-    """A message that is not a valid CRM event; ``reason`` says why, for people.
-
-    The reason quotes what was sent; control characters in it are escaped
-    (``schemas.text.printable``), so it can be stored and shown as it is."""
-
-    def __init__(self, reason: str) -> None:
-        reason = printable(reason, limit=1000)
-        super().__init__(reason)
-        self.reason = reason
+__all__ = ["InvalidEvent", "ValidEvent", "decode_json", "parse_event", "parse_kafka_message"]
 
 
 @dataclass(frozen=True)
 class ValidEvent:
-    """A message that passed: its envelope and its payload, typed by the event type."""
+    """A message that passed: its envelope and its payload, typed by the event type; its
+    extension attributes, and the schema id of a schema registry's frame if it had one."""
 
     event: CloudEvent
     payload: BaseModel
+    extensions: Extensions = field(default_factory=dict)
+    schema_id: int | None = None
 
     @property
     def data_json(self) -> dict[str, Any]:
@@ -195,17 +200,18 @@ def parse_event(raw: Any, *, now: datetime, max_future: timedelta,
         raise ValueError("now must be timezone-aware")
     if not isinstance(raw, dict):
         raise InvalidEvent(f"expected a JSON object, got {type(raw).__name__}")
-    if problem := (None if text_checked else hostile_value(raw)) or extension_problem(raw):
-        raise InvalidEvent(problem)
+    if not text_checked and (problem := hostile_value(raw)):
+        raise InvalidEvent(problem, HOSTILE_TEXT)
     if not ascii_only:
         raw = nfc_strings(raw)
+    extensions = read_extensions(raw)
     try:
         event = CloudEvent.model_validate(raw)
     except ValidationError as error:
         raise InvalidEvent(_reason(error)) from None
     model = EVENT_TYPES.get(event.type)
     if model is None:
-        raise InvalidEvent(f"unknown event type {event.type!r}")
+        raise InvalidEvent(f"unknown event type {event.type!r}", UNKNOWN_TYPE)
     try:
         payload = model.model_validate(event.data)
     except ValidationError as error:
@@ -217,24 +223,24 @@ def parse_event(raw: Any, *, now: datetime, max_future: timedelta,
     if ahead > max_future:
         raise InvalidEvent(
             f"time {event.time.isoformat()} is {_human(ahead)} in the future "
-            f"(at most {_human(max_future)} allowed)"
+            f"(at most {_human(max_future)} allowed)", FUTURE_TIME
         )
     if event.type in _ABOUT_DUPLICATE and payload.duplicate_customer_id == event.subject:  # type: ignore[attr-defined]
         raise InvalidEvent(
             "data.duplicate_customer_id: must differ from subject"
             " (a customer cannot merge with itself)"
         )
-    return ValidEvent(event=event, payload=payload)
+    return ValidEvent(event=event, payload=payload, extensions=extensions)
 
 
 def _no_constant(name: str) -> Any:
-    raise InvalidEvent(f"not valid JSON: {name} is not a JSON value")
+    raise InvalidEvent(f"not valid JSON: {name} is not a JSON value", NOT_JSON)
 
 
 def _finite(text: str) -> float:
     number = float(text)
     if not math.isfinite(number):
-        raise InvalidEvent(f"not acceptable JSON: the number {text[:40]} is out of range")
+        raise InvalidEvent(f"not acceptable JSON: the number {text[:40]} is out of range", NOT_JSON)
     return number
 
 
@@ -245,7 +251,8 @@ def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(decoded) != len(pairs):
         seen: set[str] = set()
         repeated = next(name for name, _ in pairs if name in seen or seen.add(name))
-        raise InvalidEvent(f"not acceptable JSON: the name {repeated!r} appears twice in an object")
+        raise InvalidEvent(f"not acceptable JSON: the name {repeated!r} appears twice in an object",
+                           NOT_JSON)
     return decoded
 
 
@@ -259,32 +266,36 @@ def decode_json(value: bytes, what: str = "message value") -> Any:
     try:
         return _DECODER.decode(value.decode("utf-8"))
     except UnicodeDecodeError as error:
-        raise InvalidEvent(f"{what} is not UTF-8: {error.reason} at byte {error.start}") from None
+        raise InvalidEvent(f"{what} is not UTF-8: {error.reason} at byte {error.start}",
+                           NOT_JSON) from None
     except InvalidEvent:
         raise
     except json.JSONDecodeError as error:
         raise InvalidEvent(
-            f"{what} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
-        ) from None
+            f"{what} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
+            NOT_JSON) from None
     except RecursionError:
-        raise InvalidEvent(f"{what} is not acceptable JSON: nested too deeply") from None
+        raise InvalidEvent(f"{what} is not acceptable JSON: nested too deeply", NOT_JSON) from None
     except ValueError as error:  # an integer of more digits than Python converts
-        raise InvalidEvent(f"{what} is not acceptable JSON: {str(error).split(':')[0]}") from None
+        raise InvalidEvent(f"{what} is not acceptable JSON: {str(error).split(':')[0]}",
+                           NOT_JSON) from None
 
 
-def parse_structured(value: bytes, *, now: datetime, max_future: timedelta) -> ValidEvent:
+def parse_structured(value: bytes, *, now: datetime, max_future: timedelta,
+                     what: str = "message value") -> ValidEvent:
     """Structured mode: the message value is the whole CloudEvent as JSON.
 
     JSON text holds control characters and lone surrogates only as escapes (and
     other non-ASCII characters either raw or as ``\\u`` escapes), so the bytes tell
     which checks a message needs; most need none."""
-    return parse_event(decode_json(value, "message value"), now=now, max_future=max_future,
+    return parse_event(decode_json(value, what), now=now, max_future=max_future,
                        text_checked=b"\\" not in value or not _SUSPECT_ESCAPE.search(value),
                        ascii_only=value.isascii() and b"\\u" not in value)
 
 
 def parse_binary(
-    headers: Mapping[str, str], value: bytes, *, now: datetime, max_future: timedelta
+    headers: Mapping[str, str], value: bytes, *, now: datetime, max_future: timedelta,
+    what: str = "message value (data)",
 ) -> ValidEvent:
     """Binary mode (CloudEvents Kafka binding): attributes in ``ce_*`` headers, the value is
     the data, its media type in ``content-type``."""
@@ -296,12 +307,17 @@ def parse_binary(
     content_type = headers.get("content-type")
     if content_type is not None:
         raw.setdefault("datacontenttype", content_type)
-    media_type = raw.get("datacontenttype")
-    if isinstance(media_type, str) and not re.fullmatch(JSON_MEDIA_TYPE_PATTERN, media_type):
-        hint = PATTERN_HINTS[JSON_MEDIA_TYPE_PATTERN]
-        raise InvalidEvent(f"datacontenttype: {hint} (got {_shown(media_type)})")
-    raw["data"] = decode_json(value, "message value (data)")
+    _check_media_type(raw.get("datacontenttype"))
+    raw["data"] = decode_json(value, what)
     return parse_event(raw, now=now, max_future=max_future)
+
+
+def _check_media_type(media_type: str | None) -> None:
+    """Binary mode's data must be JSON: say so before reading it (an Avro value framed by
+    a schema registry looks framed JSON until then)."""
+    if media_type is not None and not re.fullmatch(JSON_MEDIA_TYPE_PATTERN, media_type):
+        hint = PATTERN_HINTS[JSON_MEDIA_TYPE_PATTERN]
+        raise InvalidEvent(f"datacontenttype: {hint} (got {_shown(media_type)})", CONTENT_MODE)
 
 
 def parse_kafka_message(
@@ -311,20 +327,32 @@ def parse_kafka_message(
     now: datetime,
     max_future: timedelta,
 ) -> ValidEvent:
-    """Either content mode, told apart by the ``ce_specversion`` header as the Kafka binding says.
+    """Either content mode, told apart by ``content-type`` as the Kafka binding says
+    (``schemas.kafka_binding``), the value taken out of a schema registry's frame first.
 
     Only ``ce_*`` and ``content-type`` headers are decoded: others (tracing,
     a producer's own) may be binary and are none of this contract's business.
     """
     if not value:
-        raise InvalidEvent("empty message: no value")
-    if not any(name == "ce_specversion" for name, _ in headers):
-        return parse_structured(value, now=now, max_future=max_future)
-    decoded: dict[str, str] = {}
-    for name, header in headers:
-        if name.startswith("ce_") or name == "content-type":
-            try:
-                decoded[name] = (header or b"").decode("utf-8")
-            except UnicodeDecodeError:
-                raise InvalidEvent(f"header {name} is not UTF-8") from None
-    return parse_binary(decoded, value, now=now, max_future=max_future)
+        raise InvalidEvent("empty message: no value", EMPTY)
+    if content_mode(headers) == "structured":
+        value, schema_id = unframe(value)
+        valid = parse_structured(value, now=now, max_future=max_future,
+                                 what=f"message value{_framed(schema_id)}")
+    else:
+        decoded: dict[str, str] = {}
+        for name, header in headers:
+            if name.startswith("ce_") or name == "content-type":
+                try:
+                    decoded[name] = (header or b"").decode("utf-8")
+                except UnicodeDecodeError:
+                    raise InvalidEvent(f"header {name} is not UTF-8", HEADER) from None
+        _check_media_type(decoded.get("ce_datacontenttype", decoded.get("content-type")))
+        value, schema_id = unframe(value)
+        valid = parse_binary(decoded, value, now=now, max_future=max_future,
+                             what=f"message value (data){_framed(schema_id)}")
+    return valid if schema_id is None else replace(valid, schema_id=schema_id)
+
+
+def _framed(schema_id: int | None) -> str:
+    return "" if schema_id is None else f" after its schema-registry frame (schema id {schema_id})"

@@ -1,7 +1,8 @@
 # Sourced by the other scripts: project paths and an up-to-date Python environment.
-# Idempotent: creates .venv once, reinstalls only when pyproject.toml or requirements.lock
+# Idempotent: creates .venv once, reinstalls only when a pyproject.toml or requirements.lock
 # changed. The dependencies come from requirements.lock (exact versions and hashes, the
-# ones CI tested; scripts/lock refreshes it), then the project itself, editable.
+# ones CI tested; scripts/lock refreshes it), then the project itself and its Python
+# client (client/), editable.
 set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # CRM_LOCAL_DIR / CRM_CACHE_DIR move them elsewhere (e.g. to try a cold start).
@@ -12,16 +13,19 @@ mkdir -p "$LOCAL_DIR" "$CACHE_DIR"
 
 ensure_python_env() {
   local stamp="$VENV/.installed-$(cat "$REPO_ROOT/pyproject.toml" "$REPO_ROOT/requirements.lock" \
-    | sha256sum | cut -c1-16)"
+    "$REPO_ROOT/client/pyproject.toml" | sha256sum | cut -c1-16)"
   if [ ! -x "$VENV/bin/python" ]; then
     echo "==> creating Python environment in .venv" >&2
     python3 -m venv "$VENV"
   fi
   if [ ! -f "$stamp" ]; then
-    echo "==> installing Python dependencies (requirements.lock, then pip install -e .)" >&2
+    echo "==> installing Python dependencies (requirements.lock, then pip install -e . and -e client)" >&2
     "$VENV/bin/pip" install --quiet --upgrade pip >&2
     "$VENV/bin/pip" install --quiet --require-hashes -r "$REPO_ROOT/requirements.lock" >&2
     "$VENV/bin/pip" install --quiet --no-deps -e "$REPO_ROOT" >&2
+    # The Python client (client/, its own package), for its tests: its dependencies
+    # (pydantic, httpx) are in the lock already.
+    "$VENV/bin/pip" install --quiet --no-deps -e "$REPO_ROOT/client" >&2
     rm -f "$VENV"/.installed-*
     touch "$stamp"
   fi

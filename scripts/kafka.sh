@@ -98,7 +98,9 @@ java_run() { java -Dkafka.logs.dir="$HOME_DIR" \
 wait_ready() {
   for _ in $(seq 1 120); do
     if port_open && grep -q "Kafka Server started" "$LOG" 2>/dev/null; then return; fi
-    running || break
+    # Alive is enough here: right after the launch, /proc/PID/cmdline can read as the
+    # nohup/setsid wrapper mid-exec, and the cmdline check of `running` would give up.
+    kill -0 "$(cat "$PID_FILE" 2>/dev/null)" 2>/dev/null || break
     sleep 0.5
   done
   echo "kafka did not start on 127.0.0.1:$PORT; last lines of $LOG:" >&2

@@ -6,9 +6,11 @@ store, read models, Kafka ingestion and API is visible in one module.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import psycopg
 from fastapi import FastAPI
@@ -17,19 +19,32 @@ from psycopg import sql
 from access.keys import KeyRing
 from api.app import create_api
 from api.ingest import EventPublisher
-from consumers.contract import ingestion_asyncapi
 from consumers.deadletter import DeadLetterRelay
 from consumers.ingestion import Clock, Ingestion, utc_now
+from domain.sla_policy import PolicyBook
 from history.customer_history import CustomerHistory
 from operations.status import KafkaOffsets, ServiceStatus
-from outbox.relay import AlertRelay
+from outbox.relay import OutboxRelay
 from predictions.model_book import ModelBook
-from projections.catalog import TIMELINE, LiveGenerations, ReadModelCatalog
+from projections.alerts import AlertBook
+from projections.catalog import CUSTOMER_360, TIMELINE, LiveGenerations, ReadModelCatalog
 from projections.complaint_sla import ComplaintSlaProjection
+from projections.follow_ups import FollowUpProjection
+from projections.generation_policies import GenerationPolicies
 from projections.runner import ProjectionLoop
-from schemas.registry import personal_fields
+from projections.segments import SegmentBook, SegmentKeeper
+from schemas.asyncapi import KafkaTopics, asyncapi_document
+from schemas.published import alert_cloudevent, segment_cloudevent
+from schemas.registry import EVENT_TYPES, personal_fields
 from service.settings import Settings
+from service.sla_config import parse_policy_book
 from storage.views import SCHEMA_LOCK, ViewDatabase
+from webhooks.book import WebhookBook
+from webhooks.delivery import DeliveryWorker, RetryPolicy
+from webhooks.fanout import WebhookFanOut
+from webhooks.targets import TargetPolicy
+
+_SQLITE_LOCK_SECONDS = 30
 
 
 def history_environment(settings: Settings) -> dict[str, str]:
@@ -41,7 +56,7 @@ def history_environment(settings: Settings) -> dict[str, str]:
             **transcoder,
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(settings.sqlite_path),
-            "SQLITE_LOCK_TIMEOUT": "30",
+            "SQLITE_LOCK_TIMEOUT": str(_SQLITE_LOCK_SECONDS),
             "PROCESS_RECORDER_TOPIC": "storage.sqlite:SQLiteHistoryRecorder",
         }
     return {
@@ -84,7 +99,13 @@ def build_history(settings: Settings) -> CustomerHistory:
             with psycopg.connect(settings.postgres_dsn(), autocommit=True) as conn:
                 conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
                     sql.Identifier(settings.postgres_schema)))
-        return CustomerHistory(env=history_environment(settings), personal_fields=personal_fields)
+        history = CustomerHistory(env=history_environment(settings), personal_fields=personal_fields)
+    if settings.store == "sqlite":
+        # SQLite has one writer connection per process: a thread waits its turn as long as
+        # SQLite waits for the file's lock, not the pool's 5 s (which, while the projections
+        # catch up, made the relays and the segment keeper fail and log tracebacks).
+        history.recorder.datastore.pool.pool_timeout = _SQLITE_LOCK_SECONDS  # type: ignore[attr-defined]
+    return history
 
 
 def build_views(settings: Settings, history: CustomerHistory) -> ViewDatabase:
@@ -97,13 +118,19 @@ def build_views(settings: Settings, history: CustomerHistory) -> ViewDatabase:
     build_catalog(settings, history, views).create_tables()
     KeyRing(views).create_tables()
     ModelBook(views).create_tables()
+    SegmentBook(views).create_tables()
+    WebhookBook(views).create_tables()
+    WebhookFanOut(views, WebhookBook(views)).create_tables()  # after the outboxes
     return views
 
 
 def build_catalog(
     settings: Settings, history: CustomerHistory, views: ViewDatabase
 ) -> ReadModelCatalog:
-    return ReadModelCatalog(history, views, settings.policies(), settings.shard())
+    own = settings.policies()
+    return ReadModelCatalog(history, views, own, settings.shard(), GenerationPolicies(
+        views, own, settings.policy_record(), type(settings).policies_from),
+        follow_up_wait=timedelta(hours=settings.follow_up_hours))
 
 
 def build_projection_loop(settings: Settings, history: CustomerHistory, views: ViewDatabase,
@@ -112,13 +139,13 @@ def build_projection_loop(settings: Settings, history: CustomerHistory, views: V
                           new_reports: bool = True) -> ProjectionLoop:
     """The read models ``names`` (default: those ``CRM_PROJECTIONS`` chooses), following the
     history in one loop: the live generation of each rebuildable one, and with the
-    complaint SLA its clock; with ``new_reports``, also report modules deployed while it
+    complaint SLA and the follow-ups their clocks; with ``new_reports``, also report modules deployed while it
     runs that ``CRM_PROJECTIONS`` picks. ``UnknownReadModel`` for a name the catalog does
     not know."""
     chosen = catalog.chosen(settings.projections) if names is None else list(names)
     core = [catalog.live(name) for name in chosen if name not in catalog.rebuildable]
     clocks = [(settings.sla_check_seconds, model.check_due) for model in core
-              if isinstance(model, ComplaintSlaProjection)]
+              if isinstance(model, ComplaintSlaProjection | FollowUpProjection)]
     generations = LiveGenerations(catalog, [n for n in chosen if n in catalog.rebuildable],
                                   selection=settings.projections if new_reports else None)
     return ProjectionLoop(history, views, core, batch_size=settings.projection_batch_size,
@@ -140,8 +167,44 @@ def build_projection_loops(settings: Settings, history: CustomerHistory, views: 
             for lane in lanes]
 
 
-def build_alert_relay(settings: Settings, views: ViewDatabase) -> AlertRelay:
-    return AlertRelay(views, settings.kafka_client(), settings.topic_alerts)
+def build_alert_relay(settings: Settings, views: ViewDatabase) -> OutboxRelay:
+    return OutboxRelay(views, AlertBook(views), settings.kafka_client(), settings.topic_alerts,
+                       id_header="alert_id", as_cloudevent=alert_cloudevent)
+
+
+def build_segment_relay(settings: Settings, views: ViewDatabase) -> OutboxRelay:
+    return OutboxRelay(views, SegmentBook(views), settings.kafka_client(),
+                       settings.topic_segments, id_header="change_id",
+                       as_cloudevent=segment_cloudevent)
+
+
+def build_webhook_worker(settings: Settings, views: ViewDatabase, *,
+                         clock: Clock = utc_now, settle_seconds: float = 1.0) -> DeliveryWorker:
+    """The webhook fan-out from the alert and segment outboxes, and the delivery worker;
+    ``clock`` and ``settle_seconds`` (``WebhookFanOut``) for tests."""
+    book = WebhookBook(views)
+    return DeliveryWorker(
+        book, WebhookFanOut(views, book, clock=clock, settle_seconds=settle_seconds),
+        retry=RetryPolicy(settings.webhook_retry_base_seconds, settings.webhook_retry_max_seconds,
+                          settings.webhook_max_attempts),
+        targets=webhook_targets(settings), timeout_seconds=settings.webhook_timeout_seconds,
+        clock=clock)
+
+
+def webhook_targets(settings: Settings) -> TargetPolicy:
+    return TargetPolicy(allow_http_localhost=settings.webhooks_allow_http_localhost)
+
+
+def build_segment_keeper(settings: Settings, catalog: ReadModelCatalog) -> SegmentKeeper:
+    """Segment membership following the live 360 (rows every shard has committed)."""
+    def settled() -> int:
+        live = catalog.generations(CUSTOMER_360)[0]
+        return min(catalog.views.position(shard.name) or 0
+                   for shard in catalog.every_shard(CUSTOMER_360, live))
+
+    return SegmentKeeper(SegmentBook(catalog.views), lambda: catalog.live(CUSTOMER_360),
+                         ModelBook(catalog.views), settled=settled,
+                         sweep_seconds=settings.segment_sweep_seconds)
 
 
 def build_ingestion(
@@ -156,7 +219,8 @@ def build_ingestion(
         batch_size=settings.consumer_batch_size,
         session_timeout_ms=settings.consumer_session_timeout_ms,
         max_future=timedelta(seconds=settings.max_future_seconds),
-        relay=DeadLetterRelay(history, settings.kafka_client(), settings.topic_deadletter),
+        relay=DeadLetterRelay(history, settings.kafka_client(), settings.topic_deadletter,
+                              group_id=settings.consumer_group),
         accounts_topic=settings.topic_accounts,
         clock=clock,
     )
@@ -173,10 +237,27 @@ def build_status(settings: Settings, history: CustomerHistory, views: ViewDataba
 def build_api(settings: Settings, history: CustomerHistory, views: ViewDatabase) -> FastAPI:
     publisher = EventPublisher(settings.kafka_client(), settings.topic_for,
                                timedelta(seconds=settings.max_future_seconds))
-    asyncapi = ingestion_asyncapi(settings.kafka_bootstrap, settings.ingestion_topics,
-                                  settings.topic_deadletter)
     return create_api(history, views, build_catalog(settings, history, views), publisher,
-                      asyncapi, build_status(settings, history, views),
+                      json.dumps(build_asyncapi(settings)), build_status(settings, history, views),
                       page_size=settings.api_page_size,
                       max_body_bytes=settings.api_max_body_bytes,
-                      max_events_per_request=settings.api_max_events_per_request)
+                      max_events_per_request=settings.api_max_events_per_request,
+                      sla_policy_parser=_candidate_policy_book,
+                      webhook_targets=webhook_targets(settings))
+
+
+def build_asyncapi(settings: Settings) -> dict[str, Any]:
+    """The AsyncAPI document of this deployment's topics (names from settings)."""
+    names = {settings.topic_contacts: "contacts", settings.topic_orders: "orders",
+             settings.topic_complaints: "complaints", settings.topic_accounts: "accounts"}
+    ingestion = {topic: [t for t in EVENT_TYPES if settings.topic_for(t) == topic]
+                 for topic in settings.ingestion_topics}
+    return asyncapi_document(KafkaTopics(
+        bootstrap_servers=settings.kafka_bootstrap, consumer_group=settings.consumer_group,
+        ingestion=ingestion, deadletter=settings.topic_deadletter, alerts=settings.topic_alerts,
+        segments=settings.topic_segments, names=names))
+
+
+def _candidate_policy_book(text: str) -> PolicyBook:
+    """A candidate SLA policy book sent to ``POST /admin/sla/what-if``."""
+    return parse_policy_book(text, source="candidate SLA policy")

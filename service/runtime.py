@@ -64,7 +64,8 @@ def run_consumer(settings: Settings) -> None:
 
 def start_projectors(settings: Settings, stop: threading.Event) -> list[threading.Thread]:
     """The read models chosen by CRM_PROJECTIONS following the history; with the complaint
-    SLA come its clock and the alert relay."""
+    SLA come its clock, the alert relay, the segments with their relay, and the webhook
+    worker."""
     ensure_topics(settings)
     history = bootstrap.build_history(settings)
     views = bootstrap.build_views(settings, history)
@@ -83,6 +84,18 @@ def start_projectors(settings: Settings, stop: threading.Event) -> list[threadin
         relay = bootstrap.build_alert_relay(settings, views)
         threads.append(threading.Thread(target=relay.run, args=(stop, settings.alert_relay_seconds),
                                         name="alert-relay"))
+        # Segments follow the live 360 beside the SLA clock: one process keeps them.
+        keeper = bootstrap.build_segment_keeper(settings, catalog)
+        threads.append(threading.Thread(target=keeper.run, args=(stop, settings.segment_seconds),
+                                        name="segments"))
+        segment_relay = bootstrap.build_segment_relay(settings, views)
+        threads.append(threading.Thread(target=segment_relay.run,
+                                        args=(stop, settings.alert_relay_seconds),
+                                        name="segment-relay"))
+        # Webhooks fan out from both outboxes, so they run where the relays do.
+        webhooks = bootstrap.build_webhook_worker(settings, views)
+        threads.append(threading.Thread(target=webhooks.run, args=(stop, settings.webhook_seconds),
+                                        name="webhooks"))
     for thread in threads:
         thread.start()
     return threads

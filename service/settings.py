@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,7 +21,7 @@ from domain.customer360 import FatiguePolicy, Policies
 from domain.loyalty import LoyaltyPolicy
 from domain.sla_policy import DEFAULT_POLICY_BOOK
 from projections.shards import Shard
-from service.sla_config import load_policy_book
+from service.sla_config import load_policy_book, parse_policy_book
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +38,17 @@ def _pairs(value: str) -> dict[str, Decimal]:
         if not name.strip():
             raise ValueError(f"expected NAME=NUMBER pairs separated by commas, got {item!r}")
     return pairs
+
+
+#: The settings behind the domain's policies (with the SLA policy file): a generation of
+#: the 360 keeps the values it was built with (``projections/generation_policies.py``).
+POLICY_SETTINGS = (
+    "loyalty_base_currency", "loyalty_exchange_rates", "loyalty_weights", "loyalty_tiers",
+    "loyalty_monetary_target", "loyalty_frequency_target", "loyalty_engagement_target",
+    "fatigue_max_outbound", "fatigue_window_days", "anomaly_amount_mads",
+    "anomaly_burst_orders", "anomaly_burst_minutes", "anomaly_refund_share",
+    "anomaly_takeover_hours",
+)
 
 
 class SettingsError(Exception):
@@ -185,12 +196,40 @@ class Settings(BaseSettings):
         "unset: SPEC defaults on a 24x7 clock.",
     )
     sla_check_seconds: float = Field(
-        2.0, gt=0, le=60, description="How often the SLA clock looks for passed deadlines."
+        2.0, gt=0, le=60, description="How often the SLA clock looks for passed deadlines "
+        "(and the follow-up clock for overdue follow-ups)."
     )
+    follow_up_hours: float = Field(
+        24.0, gt=0, le=24 * 366, description="When a follow-up promised without "
+        "`follow_up_at` is due: this many hours after its contact.")
     topic_alerts: str = Field("crm.alerts", min_length=1, description="Where alerts are published.")
+    topic_segments: str = Field("crm.segments", min_length=1,
+                                description="Where segment entries and exits are published.")
+    segment_seconds: float = Field(
+        5.0, gt=0, description="How often segment membership follows the 360 (seconds).")
+    segment_sweep_seconds: float = Field(
+        900.0, gt=0, description="How often segments whose rule moves with the clock "
+        "(days since, churn risk) judge every customer again.")
     alert_relay_seconds: float = Field(
         0.5, gt=0, description="Pause of the alert outbox relay when nothing waits."
     )
+    webhook_seconds: float = Field(
+        1.0, gt=0, description="Pause of the webhook worker (fan-out and deliveries) when "
+        "nothing is due.")
+    webhook_retry_base_seconds: float = Field(
+        5.0, gt=0, description="Wait before a failed webhook delivery's second try; it "
+        "doubles with every further failure.")
+    webhook_retry_max_seconds: float = Field(
+        3600.0, gt=0, description="The longest wait between two tries of a webhook delivery.")
+    webhook_max_attempts: int = Field(
+        10, ge=1, le=100, description="Tries of a webhook delivery before it is given up "
+        "(status failed; POST /webhooks/{id}/deliveries/{event_id}/resend tries again).")
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=120, description="How long a webhook receiver may take to connect, "
+        "and to take or answer the request, before the try counts as failed.")
+    webhooks_allow_http_localhost: bool = Field(
+        False, description="Accept webhook URLs on http://127.0.0.1, http://[::1] and "
+        "http://localhost (tests and local receivers); otherwise only https to public hosts.")
 
     ready_max_lag_seconds: float = Field(
         60.0, gt=0, description="GET /readyz answers 503 when a read model is further behind."
@@ -272,8 +311,27 @@ class Settings(BaseSettings):
             raise ValueError("expected recency=,frequency=,monetary=,engagement=")
         return value
 
-    def policies(self) -> Policies:
-        """The domain's policies (loyalty, contact fatigue) from these settings."""
+    def policy_record(self) -> dict[str, Any]:
+        """The settings that make up the policies, as JSON (the SLA policy book as its
+        file's text): what a generation of the 360 is built with, stored beside it."""
+        record: dict[str, Any] = self.model_dump(mode="json", include=set(POLICY_SETTINGS))
+        record["sla_policy"] = self.sla_policy_file.read_text() if self.sla_policy_file else None
+        return record
+
+    @classmethod
+    def policies_from(cls, record: dict[str, Any]) -> Policies:
+        """The policies a ``policy_record`` describes, whatever this process's own are."""
+        fields = {name: record[name] for name in POLICY_SETTINGS if name in record}
+        settings = cls(**fields, sla_policy_file=None)  # the rest from this process's own
+        return settings.policies(sla_policy=record.get("sla_policy"))
+
+    def policies(self, sla_policy: str | None = None) -> Policies:
+        """The domain's policies (loyalty, contact fatigue, SLA, anomalies) from these
+        settings; ``sla_policy``: the policy book's text instead of ``CRM_SLA_POLICY_FILE``."""
+        if sla_policy is not None:
+            sla = parse_policy_book(sla_policy)
+        else:
+            sla = load_policy_book(self.sla_policy_file) if self.sla_policy_file else DEFAULT_POLICY_BOOK
         weights = _pairs(self.loyalty_weights)
         tiers = sorted(_pairs(self.loyalty_tiers).items(), key=lambda kv: -kv[1])
         return Policies(
@@ -293,7 +351,7 @@ class Settings(BaseSettings):
                 max_outbound=self.fatigue_max_outbound,
                 window=timedelta(days=self.fatigue_window_days),
             ),
-            sla=load_policy_book(self.sla_policy_file) if self.sla_policy_file else DEFAULT_POLICY_BOOK,
+            sla=sla,
             anomaly=AnomalyPolicy(
                 amount_mads=self.anomaly_amount_mads, burst_orders=self.anomaly_burst_orders,
                 burst_minutes=self.anomaly_burst_minutes,

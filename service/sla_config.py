@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from domain.calendars import AlwaysOpen, BusinessHours, Calendar
 from domain.sla_policy import DEFAULT_TARGETS, PRIORITIES, PolicyBook, SlaPolicy, Targets
+from domain.sla_standing import TIERS, segment_key
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _SPAN = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]|24):([0-5][0-9])$")
@@ -65,21 +66,37 @@ class _Calendar(_Strict):
         return value
 
 
+def _known_priorities(value: dict[str, _Targets]) -> dict[str, _Targets]:
+    unknown = set(value) - set(PRIORITIES)
+    if unknown:
+        raise ValueError(f"unknown priorities {sorted(unknown)}; use {list(PRIORITIES)}")
+    return value
+
+
+class _Override(_Strict):
+    """One category for one segment or one tier: ``[[policies.overrides]]``."""
+
+    category: str = Field(min_length=1)
+    segment: str | None = None
+    tier: str | None = None
+    targets: dict[str, _Targets] = {}
+
+    _priorities = field_validator("targets")(_known_priorities)
+
+
 class _Policy(_Strict):
     version: str = Field(min_length=1)
     effective_from: AwareDatetime
     calendar: str = "24x7"
     at_risk_share: float = Field(0.8, gt=0, lt=1)
+    applies_to_open: bool = Field(False, strict=True)  # true or false, nothing else
     targets: dict[str, _Targets] = {}
     categories: dict[str, dict[str, _Targets]] = {}
+    segments: dict[str, dict[str, _Targets]] = {}
+    tiers: dict[str, dict[str, _Targets]] = {}
+    overrides: list[_Override] = []
 
-    @field_validator("targets")
-    @classmethod
-    def _priorities(cls, value: dict[str, _Targets]) -> dict[str, _Targets]:
-        unknown = set(value) - set(PRIORITIES)
-        if unknown:
-            raise ValueError(f"unknown priorities {sorted(unknown)}; use {list(PRIORITIES)}")
-        return value
+    _priorities = field_validator("targets")(_known_priorities)
 
 
 class _Book(_Strict):
@@ -122,6 +139,10 @@ def parse_policy_book(text: str, source: str = "SLA policy") -> PolicyBook:
     except ValueError as error:
         raise SlaConfigError(f"{source}: {error}") from None
     calendars.setdefault("24x7", AlwaysOpen())
+    earliest = min(range(len(book.policies)), key=lambda i: book.policies[i].effective_from)
+    if book.policies[earliest].applies_to_open:
+        raise SlaConfigError(f"{source}: policies[{earliest}].applies_to_open: the earliest "
+                             "policy has no complaints opened under an earlier one to take over")
     policies = []
     for index, spec in enumerate(book.policies):
         if spec.calendar not in calendars:
@@ -135,14 +156,62 @@ def parse_policy_book(text: str, source: str = "SLA policy") -> PolicyBook:
             category: {p: _targets(targets[p], t) for p, t in by_priority.items()}
             for category, by_priority in spec.categories.items()
         }
-        for category, by_priority in spec.categories.items():
-            unknown = set(by_priority) - set(PRIORITIES)
-            if unknown:
-                raise SlaConfigError(f"{source}: policies[{index}].categories.{category}: "
-                                     f"unknown priorities {sorted(unknown)}")
+        for table in ("categories", "segments", "tiers"):
+            for name, by_priority in getattr(spec, table).items():
+                unknown = set(by_priority) - set(PRIORITIES)
+                if unknown:
+                    raise SlaConfigError(f"{source}: policies[{index}].{table}.{name}: "
+                                         f"unknown priorities {sorted(unknown)}")
+        place = f"{source}: policies[{index}]"
+
+        segments = {_segment(name, f"{place}.segments"): _resolved(targets, by_priority)
+                    for name, by_priority in spec.segments.items()}
+        if len(segments) != len(spec.segments):
+            raise SlaConfigError(f"{place}.segments: {sorted(spec.segments)} name the same "
+                                 "segment twice (names are compared without case and spaces)")
+        tiers = {_tier(name, f"{place}.tiers.{name}"): _resolved(targets, by_priority)
+                 for name, by_priority in spec.tiers.items()}
+        category_segments: dict[tuple[str, str], dict[str, Targets]] = {}
+        category_tiers: dict[tuple[str, str], dict[str, Targets]] = {}
+        for number, override in enumerate(spec.overrides):
+            at = f"{place}.overrides[{number}]"
+            if (override.segment is None) == (override.tier is None):
+                raise SlaConfigError(f"{at}: name exactly one of segment and tier")
+            if override.segment is not None:
+                key, table = (override.category, _segment(override.segment, f"{at}.segment")), \
+                    category_segments
+            else:
+                key, table = (override.category, _tier(override.tier or "", f"{at}.tier")), \
+                    category_tiers
+            if key in table:
+                raise SlaConfigError(f"{at}: category {key[0]!r} with {key[1]!r} is "
+                                     "overridden twice")
+            table[key] = _resolved(targets, override.targets)
         policies.append(SlaPolicy(spec.effective_from.astimezone(UTC), calendars[spec.calendar],
-                                  targets, categories, spec.at_risk_share, spec.version))
+                                  targets, categories, spec.at_risk_share, spec.version,
+                                  spec.applies_to_open, segments, tiers, category_segments,
+                                  category_tiers))
     return PolicyBook(policies)
+
+
+def _resolved(targets: dict[str, Targets], by_priority: dict[str, _Targets]
+              ) -> dict[str, Targets]:
+    """Partial targets filled in from the policy's own for each priority."""
+    return {p: _targets(targets[p], t) for p, t in by_priority.items()}
+
+
+def _segment(name: str, place: str) -> str:
+    key = segment_key(name)
+    if key is None:
+        raise SlaConfigError(f"{place}: an empty segment name ({name!r}); name the profile "
+                             "segment, e.g. vip")
+    return key
+
+
+def _tier(name: str, place: str) -> str:
+    if name not in TIERS:
+        raise SlaConfigError(f"{place}: unknown tier {name!r}; use one of {list(TIERS)}")
+    return name
 
 
 def load_policy_book(path: Path) -> PolicyBook:

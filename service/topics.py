@@ -12,7 +12,8 @@ from service.settings import Settings
 
 def ensure_topics(settings: Settings) -> list[str]:
     """Create any missing topic of the service; return the names it created."""
-    wanted = [*settings.ingestion_topics, settings.topic_deadletter, settings.topic_alerts]
+    wanted = [*settings.ingestion_topics, settings.topic_deadletter, settings.topic_alerts,
+              settings.topic_segments]
     admin = KafkaAdminClient(**kafka_python_options(settings.kafka_client()),
                              client_id="crm-timeline-admin")
     try:

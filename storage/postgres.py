@@ -21,7 +21,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from domain.merges import MAX_MERGE_DEPTH
-from history.arrivals import Message
+from history.arrivals import UNKNOWN_CLASS, Message
 from history.recorder import DeadLetter, HistoryRecorder, HistoryWrite
 from storage.codec import decode_headers, encode_headers, from_micros, to_micros
 
@@ -66,6 +66,10 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
                 " key bytea, value bytea, headers bytea NOT NULL, reason text NOT NULL,"
                 " rejected_at bigint NOT NULL, published_at bigint, leased_until bigint,"
                 " PRIMARY KEY (source, position))").format(schema, self.letters_table),
+            # Letters recorded before these columns read as class "unknown", no timestamp.
+            SQL("ALTER TABLE {}.{} ADD COLUMN IF NOT EXISTS error_class text,"
+                " ADD COLUMN IF NOT EXISTS record_timestamp bigint").format(
+                schema, self.letters_table),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {}.{} (rejected_at) WHERE published_at IS NULL"
                 ).format(Identifier(f"{events_table_name}_dead_letters_pending"[:63]),
                          schema, self.letters_table),
@@ -81,9 +85,11 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
                 self.merges_table),
         ]
         self._insert_letters = SQL(
-            "INSERT INTO {}.{} (source, position, key, value, headers, reason, rejected_at)"
+            "INSERT INTO {}.{} (source, position, key, value, headers, reason, rejected_at,"
+            " error_class, record_timestamp)"
             " SELECT * FROM unnest(%b::text[], %b::bigint[], %b::bytea[], %b::bytea[],"
-            " %b::bytea[], %b::text[], %b::bigint[]) ON CONFLICT (source, position) DO NOTHING"
+            " %b::bytea[], %b::text[], %b::bigint[], %b::text[], %b::bigint[])"
+            " ON CONFLICT (source, position) DO NOTHING"
         ).format(schema, self.letters_table)
         # Relays of several consumers share the table: each leases the letters it publishes.
         self._lease_letters = SQL(
@@ -91,7 +97,8 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
             " WHERE published_at IS NULL AND (leased_until IS NULL OR leased_until < %s)"
             " ORDER BY rejected_at, source, position LIMIT %s FOR UPDATE SKIP LOCKED) AS due"
             " WHERE l.source = due.source AND l.position = due.position"
-            " RETURNING l.source, l.position, l.key, l.value, l.headers, l.reason, l.rejected_at"
+            " RETURNING l.source, l.position, l.key, l.value, l.headers, l.reason, l.rejected_at,"
+            " l.error_class, l.record_timestamp"
         ).format(schema, self.letters_table, schema, self.letters_table)
         self._publish_letters = SQL(
             "UPDATE {}.{} SET published_at = %s FROM unnest(%b::text[], %b::bigint[])"
@@ -194,7 +201,8 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
                 [x.source for x in letters], [x.position for x in letters],
                 [x.message.key for x in letters], [x.message.value for x in letters],
                 [encode_headers(x.message.headers) for x in letters],
-                [x.reason for x in letters], [to_micros(x.rejected_at) for x in letters]))
+                [x.reason for x in letters], [to_micros(x.rejected_at) for x in letters],
+                [x.error_class for x in letters], [x.message.timestamp_ms for x in letters]))
         merges = write.merges
         linked = {d: s for d, s in merges.items() if s is not None}
         if linked:
@@ -292,8 +300,10 @@ class PostgresHistoryRecorder(PostgresProcessRecorder, HistoryRecorder):
                                                to_micros(now), limit))
             letters = [DeadLetter(row["source"], row["position"],
                                   Message(_bytes(row["key"]), _bytes(row["value"]),
-                                          decode_headers(bytes(row["headers"]))),
-                                  row["reason"], from_micros(row["rejected_at"]))
+                                          decode_headers(bytes(row["headers"])),
+                                          row["record_timestamp"]),
+                                  row["reason"], from_micros(row["rejected_at"]),
+                                  row["error_class"] or UNKNOWN_CLASS)
                        for row in curs.fetchall()]
         return sorted(letters, key=lambda x: (x.rejected_at, x.source, x.position))
 

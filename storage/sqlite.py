@@ -12,7 +12,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteProcessRecorder
 
 from domain.merges import MAX_MERGE_DEPTH
-from history.arrivals import Message
+from history.arrivals import UNKNOWN_CLASS, Message
 from history.recorder import DeadLetter, HistoryRecorder, HistoryWrite
 from storage.codec import decode_headers, encode_headers, from_micros, to_micros
 
@@ -44,7 +44,8 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
             f"CREATE TABLE IF NOT EXISTS {self.letters_table} (source TEXT NOT NULL,"
             " position INTEGER NOT NULL, key BLOB, value BLOB, headers BLOB NOT NULL,"
             " reason TEXT NOT NULL, rejected_at INTEGER NOT NULL, published_at INTEGER,"
-            " leased_until INTEGER, PRIMARY KEY (source, position))",
+            " leased_until INTEGER, error_class TEXT, record_timestamp INTEGER,"
+            " PRIMARY KEY (source, position))",
             f"CREATE TABLE IF NOT EXISTS {self.merges_table} "
             "(duplicate_id TEXT PRIMARY KEY, survivor_id TEXT NOT NULL) WITHOUT ROWID",
             f"CREATE INDEX IF NOT EXISTS {self.merges_table}_survivor"
@@ -62,6 +63,12 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
             if "advanced_at" not in {row[0] for row in c.fetchall()}:
                 # When a batch last advanced the source's position (stalls show in /readyz).
                 c.execute(f"ALTER TABLE {self.sources_table} ADD COLUMN advanced_at INTEGER")
+            c.execute(f"SELECT name FROM pragma_table_info('{self.letters_table}')")
+            # Letters recorded before these columns read as class "unknown", no timestamp.
+            columns = {row[0] for row in c.fetchall()}
+            for name in ("error_class TEXT", "record_timestamp INTEGER"):
+                if name.split()[0] not in columns:
+                    c.execute(f"ALTER TABLE {self.letters_table} ADD COLUMN {name}")
         self.merges_table_created = not existed
 
     def _insert_events(
@@ -91,9 +98,11 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
         letters = write.dead_letters
         c.executemany(
             f"INSERT INTO {self.letters_table} (source, position, key, value, headers, reason,"
-            " rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, position) DO NOTHING",
+            " rejected_at, error_class, record_timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (source, position) DO NOTHING",
             [(x.source, x.position, x.message.key, x.message.value,
-              encode_headers(x.message.headers), x.reason, to_micros(x.rejected_at))
+              encode_headers(x.message.headers), x.reason, to_micros(x.rejected_at),
+              x.error_class, x.message.timestamp_ms)
              for x in letters],
         )
         merges = write.merges
@@ -149,12 +158,15 @@ class SQLiteHistoryRecorder(SQLiteProcessRecorder, HistoryRecorder):
     def lease_dead_letters(self, limit: int, seconds: float) -> list[DeadLetter]:
         now = to_micros(datetime.now(UTC))
         with self.datastore.transaction(commit=True) as c:
-            c.execute(f"SELECT source, position, key, value, headers, reason, rejected_at"
-                      f" FROM {self.letters_table} WHERE published_at IS NULL"
+            c.execute(f"SELECT source, position, key, value, headers, reason, rejected_at,"
+                      f" error_class, record_timestamp FROM {self.letters_table}"
+                      " WHERE published_at IS NULL"
                       " AND (leased_until IS NULL OR leased_until < ?)"
                       " ORDER BY rejected_at, source, position LIMIT ?", [now, limit])
-            letters = [DeadLetter(row[0], row[1], Message(row[2], row[3], decode_headers(row[4])),
-                                  row[5], from_micros(row[6])) for row in c.fetchall()]
+            letters = [DeadLetter(row[0], row[1],
+                                  Message(row[2], row[3], decode_headers(row[4]), row[8]),
+                                  row[5], from_micros(row[6]), row[7] or UNKNOWN_CLASS)
+                       for row in c.fetchall()]
             c.executemany(f"UPDATE {self.letters_table} SET leased_until = ?"
                           " WHERE source = ? AND position = ?",
                           [(now + int(seconds * 1e6), x.source, x.position) for x in letters])

@@ -26,6 +26,23 @@ Dialect = Literal["postgres", "sqlite"]
 #: The PostgreSQL advisory lock held while creating tables (see service/bootstrap.py).
 SCHEMA_LOCK = 0x63726D74
 Row = dict[str, Any]
+#: How many ids one ``IN (...)`` list binds: under SQLite's limit on bound parameters,
+#: with room for the statement's others.
+IN_CHUNK = 500
+
+
+def select_in(db: SqlCursor, sql: str, ids: Sequence[Any], before: Sequence[Any] = (),
+              after: Sequence[Any] = ()) -> list[Row]:
+    """The rows of ``sql`` for all of ``ids``, however many: ``sql`` holds ``{ids}`` where
+    the ``IN`` list goes and runs once per ``IN_CHUNK`` ids, ``before`` bound ahead of the
+    ids and ``after`` behind them. Each chunk's rows come in the statement's order."""
+    ids, rows = list(ids), []
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = ids[start:start + IN_CHUNK]
+        db.execute(sql.replace("{ids}", ", ".join(["%s"] * len(chunk))),
+                   [*before, *chunk, *after])
+        rows += db.fetchall()
+    return rows
 
 
 #: One row's INSERT: table, column list, placeholders (and literals), and what follows.

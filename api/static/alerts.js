@@ -1,4 +1,4 @@
-// Alerts: open SLA breaches and the like, acknowledged by admins.
+// Alerts: open SLA breaches and the like, acknowledged by agents (recorded in their name).
 
 import { call, explain } from "./api.js";
 import { $, el, show, time } from "./dom.js";
@@ -36,7 +36,7 @@ function details(alert) {
 export async function showAlerts() {
   const form = $("#alert-filters");
   const status = $("#alerts-status");
-  const canAck = me && me.role === "admin";
+  const canAck = Boolean(me) && (me.role === "agent" || me.role === "admin");
   $("#alerts-role-note").hidden = canAck;
   status.textContent = "Loading…";
   try {
@@ -83,7 +83,7 @@ async function acknowledge(alert, button, state) {
   button.disabled = true;
   try {
     const updated = await call(`/alerts/${encodeURIComponent(alert.alert_id)}/ack`, {
-      method: "POST", body: { by: me.name },
+      method: "POST", // no "by": the service records the key's own agent
     });
     state.textContent = stateText(updated);
     button.remove();

@@ -22,13 +22,13 @@ export function whenUnauthorized(handler) {
   onUnauthorized = handler;
 }
 
-// FastAPI answers errors as {"detail": "..."} or, for validation, {"detail": [{msg, loc}]}.
+// Errors are RFC 9457 problem documents (application/problem+json): `detail` is the
+// sentence for people (a validation problem's names each field that failed), `type` the
+// kind of problem, `title` its words.
 function describe(body, status) {
   const detail = body && body.detail;
-  if (typeof detail === "string") return detail;
-  if (Array.isArray(detail)) {
-    return detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
-  }
+  if (typeof detail === "string" && detail) return detail;
+  if (body && typeof body.title === "string") return body.title;
   return `HTTP ${status}`;
 }
 
@@ -41,7 +41,7 @@ export async function call(path, { method = "GET", params = {}, body, key } = {}
   for (const [name, value] of Object.entries(params)) {
     if (value !== null && value !== undefined && value !== "") url.searchParams.set(name, value);
   }
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: "application/json, application/problem+json" };
   const token = key ?? session.key();
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";

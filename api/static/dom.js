@@ -56,3 +56,33 @@ export function facts(pairs) {
     el("dd", {}, value instanceof Node ? value : show(value)),
   ]));
 }
+
+const SVG = "http://www.w3.org/2000/svg";
+
+/** An SVG element: svg("path", {d: "M0 0h4"}, child…). */
+export function svg(tag, attributes = {}, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value !== null && value !== undefined) node.setAttribute(name, String(value));
+  }
+  for (const child of children.flat(Infinity)) if (child) node.append(child);
+  return node;
+}
+
+/** A share 0..1 as a whole percentage for people: 0.2 -> "20 %". */
+export function percent(share) {
+  if (share === null || share === undefined || Number.isNaN(Number(share))) return "—";
+  return `${Math.round(Number(share) * 100)} %`;
+}
+
+const day = new Intl.DateTimeFormat(undefined, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
+
+/** The agent's local calendar day of a moment: a key ("2026-12-03") and its words. */
+export function localDay(iso) {
+  const moment = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return {
+    key: `${moment.getFullYear()}-${pad(moment.getMonth() + 1)}-${pad(moment.getDate())}`,
+    words: day.format(moment),
+  };
+}

@@ -30,7 +30,8 @@ from domain.customer360 import Policies
 from domain.facts import CustomerFact, stored_topic
 from projections.generation import Generation
 from projections.runner import Positioned
-from storage.views import SqlCursor, ViewDatabase
+from projections.shards import EVERY_CUSTOMER
+from storage.views import SqlCursor, ViewDatabase, select_in
 
 Doc = dict[str, Any]
 #: Rows and memory as JSON with sorted keys, as ``json.dumps(sort_keys=True)`` wrote them
@@ -71,12 +72,10 @@ class ReportRows:
             self._rows_loaded = True
         keys = sorted(memory_keys)
         self._cache.update(dict.fromkeys((("memory", k) for k in keys), None))
-        for start in range(0, len(keys), 500):  # SQLite's limit on bound parameters
-            chunk = keys[start:start + 500]
-            self._db.execute(f"SELECT row_key, doc FROM {self._tables['memory']}"
-                             f" WHERE row_key IN ({', '.join(['%s'] * len(chunk))})", chunk)
-            self._cache.update({("memory", row["row_key"]): orjson.loads(row["doc"])
-                                for row in self._db.fetchall()})
+        self._cache.update({("memory", row["row_key"]): orjson.loads(row["doc"])
+                            for row in select_in(self._db, "SELECT row_key, doc FROM"
+                                                 f" {self._tables['memory']} WHERE row_key IN"
+                                                 " ({ids})", keys)})
 
     def row(self, key: str, **initial: Any) -> Doc:
         """The row with this key, created from ``initial`` if new; change it in place."""
@@ -125,6 +124,11 @@ class Report(ABC):
     #: True: facts arrive with personal fields unsealed, to see which are present; rows
     #: and memory still hold none of their values.
     reads_personal_data: ClassVar[bool] = False
+    #: The column of rows holding their month ("YYYY-MM"), by which ``since``/``until`` pick
+    #: rows; None: a report not by time, which takes no time range.
+    period: ClassVar[str | None] = None
+    #: True: counts each merge group once (``per_customer.CustomerReport``).
+    per_group: ClassVar[bool] = False
 
     @abstractmethod
     def fold(self, rows: ReportRows, fact: CustomerFact) -> None:
@@ -168,6 +172,11 @@ class ReportProjection:
         self.generation = generation.number
         self.name = generation.tracking_name
         self.customers = generation.shard
+        # A report that counts merge groups (``per_customer``) is built by the first shard
+        # alone, from every customer: a group's ids may lie in different shards.
+        self._idle = report.per_group and generation.shard.index != 0
+        if report.per_group and not self._idle:
+            self.customers = EVERY_CUSTOMER
         self.topics = tuple(sorted(stored_topic(t) for t in report.reads))
         self.reads_personal_data = report.reads_personal_data
         self._tables = {
@@ -186,6 +195,8 @@ class ReportProjection:
         ])
 
     def apply(self, cursor: SqlCursor, batch: Sequence[Positioned]) -> None:
+        if self._idle:
+            return
         facts = [item.fact for item in batch if item.fact.event_type in self.report.reads]
         rows = ReportRows(cursor, self.rows_table, self.memory_table, self._committed)
         self._committed = self._written = None  # known again only once this batch commits
@@ -201,17 +212,25 @@ class ReportProjection:
         next one reads the table."""
         self._committed, self._written = self._written, None
 
-    def read(self, db: SqlCursor) -> list[Doc]:
-        """Every row, the shards' partials of each key combined, in row key order."""
+    def read(self, db: SqlCursor, since: str | None = None, until: str | None = None) -> list[Doc]:
+        """Every row, the shards' partials of each key combined, in row key order; with
+        ``since``/``until`` (months "YYYY-MM", inclusive) only rows whose ``period`` lies
+        between them (a report without one raises ``ValueError``)."""
+        period = self.report.period
+        if (since or until) and period is None:
+            raise ValueError(f"report {self.report.name!r} is not by month: it takes no "
+                             "since/until")
         partials: dict[str, list[Doc]] = {}
         for rows_table, _ in self._tables.values():
             db.execute(f"SELECT row_key, doc FROM {rows_table}")
             for row in db.fetchall():
                 partials.setdefault(row["row_key"], []).append(orjson.loads(row["doc"]))
-        return self.report.finish([
-            docs[0] if len(docs) == 1 else self.report.combine(docs)
-            for _, docs in sorted(partials.items())
-        ])
+        rows = [docs[0] if len(docs) == 1 else self.report.combine(docs)
+                for _, docs in sorted(partials.items())]
+        if since or until:
+            rows = [row for row in rows if row[period] is not None
+                    and (since or "") <= row[period] <= (until or "9999-12")]
+        return self.report.finish(rows)
 
     def drop_tables(self, db: SqlCursor) -> None:
         for table in (table for tables in self._tables.values() for table in tables):

@@ -10,6 +10,7 @@ class ContactChannelMix(Report):
     name = "contact_channel_mix"
     title = "Contact channel mix by month"
     reads = frozenset({"crm.contact.logged"})
+    period = "month"
     columns = ("month", "channel", "inbound", "outbound", "contacts", "share_of_month")
 
     def fold(self, rows: ReportRows, fact: CustomerFact) -> None:

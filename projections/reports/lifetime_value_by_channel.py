@@ -1,77 +1,121 @@
-"""Lifetime value by acquisition channel: net spend per currency of the customers each
-channel brought, after refunds and cancellations."""
+"""Lifetime value by acquisition channel: net spend (after refunds and cancellations) of
+the customers each channel brought, in the deployment's base currency, with the amounts
+per currency beside it.
+
+Amounts are kept per currency and converted when read, at the loyalty policy's rates
+(``CRM_LOYALTY_EXCHANGE_RATES``), so a changed rate needs no rebuild; a currency
+without a rate is left out of the base figure and named in ``unconverted_currencies``,
+never guessed. A merged customer counts once, with the channel of its earliest
+opening; ``customers`` counts every customer of the channel, buyers or not, so
+``per_customer`` is what an acquired customer is worth. Rows are kept per
+acquisition month, so a time range (``since``/``until``) picks the customers
+acquired in it.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 from domain.facts import CustomerFact
-from projections.reports.base import Doc, Report, ReportRows
+from projections.reports.base import Doc, ReportRows, instant
+from projections.reports.per_customer import CustomerReport
 
 UNKNOWN = "unknown"
 
 
-class LifetimeValueByChannel(Report):
+class LifetimeValueByChannel(CustomerReport):
     name = "lifetime_value_by_channel"
     title = "Lifetime value by acquisition channel"
-    reads = frozenset({"crm.account.opened", "crm.order.placed", "crm.order.cancelled",
-                       "crm.order.refunded"})
-    columns = ("channel", "currency", "customers", "lifetime_value", "per_customer")
-    amounts = frozenset({"lifetime_value"})
+    customer_reads = frozenset({"crm.account.opened", "crm.order.placed", "crm.order.cancelled",
+                                "crm.order.refunded"})
+    columns = ("channel", "customers", "currency", "lifetime_value", "per_customer",
+               "by_currency", "unconverted_currencies")
+    period = "month"
 
     def memory_keys(self, fact: CustomerFact) -> tuple[str, ...]:
-        if fact.event_type == "crm.account.opened":
-            return (f"customer:{fact.customer_id}",)
-        return (f"customer:{fact.customer_id}", f"order:{fact.customer_id}:{fact.data['order_id']}")
+        keys = super().memory_keys(fact)
+        if fact.event_type.startswith("crm.order."):
+            keys += (f"order:{fact.customer_id}:{fact.data['order_id']}",)
+        return keys
 
-    def fold(self, rows: ReportRows, fact: CustomerFact) -> None:
+    def record(self, rows: ReportRows, state: Doc | None, fact: CustomerFact) -> Doc | None:
+        customer = dict(state or {"opened_at": None, "channel": UNKNOWN, "net": {}})
         data = fact.data
-        customer = rows.recall(f"customer:{fact.customer_id}") or {"channel": None, "net": {}}
-        channel = customer["channel"] or UNKNOWN
         if fact.event_type == "crm.account.opened":
-            if customer["channel"] is not None:
-                return
-            customer["channel"] = data.get("acquisition_channel") or UNKNOWN
-            for currency, net in customer["net"].items():  # orders stored before the opening
-                self._add(rows, UNKNOWN, currency, -Decimal(net), customers=0)
-                self._add(rows, customer["channel"], currency, Decimal(net), customers=0)
-            for currency in customer["net"]:
-                self._add(rows, UNKNOWN, currency, Decimal(0), customers=-1)
-                self._add(rows, customer["channel"], currency, Decimal(0), customers=1)
-        else:
-            order_key = f"order:{fact.customer_id}:{data['order_id']}"
-            order = rows.recall(order_key)
-            if fact.event_type == "crm.order.placed":
-                order = {"currency": data["currency"], "net": "0", "cancelled": False}
-                change = Decimal(data["amount"])
-            elif order is None or order["cancelled"]:
-                return
-            elif fact.event_type == "crm.order.cancelled":
-                change = -Decimal(order["net"])
-                order["cancelled"] = True
-            else:  # refunded, never below zero
-                change = -min(Decimal(data["amount"]), Decimal(order["net"]))
-            order["net"] = str(Decimal(order["net"]) + change) if not order["cancelled"] else "0"
-            rows.remember(order_key, order)
-            currency = order["currency"]
-            new_currency = currency not in customer["net"]
-            customer["net"][currency] = str(Decimal(customer["net"].get(currency, "0")) + change)
-            self._add(rows, channel, currency, change, customers=1 if new_currency else 0)
-        rows.remember(f"customer:{fact.customer_id}", customer)
+            at = instant(fact)
+            if customer["opened_at"] is not None and customer["opened_at"] <= at:
+                return None  # a later opening (a re-registration) changes no channel
+            customer["opened_at"], customer["channel"] = at, data.get("acquisition_channel") or UNKNOWN
+            return customer
+        order_key = f"order:{fact.customer_id}:{data['order_id']}"
+        order = rows.recall(order_key)
+        if fact.event_type == "crm.order.placed":
+            if order is not None:
+                return None  # the same order again
+            order = {"currency": data["currency"], "net": data["amount"], "cancelled": False}
+            change = Decimal(data["amount"])
+        elif order is None or order["cancelled"]:
+            return None
+        elif fact.event_type == "crm.order.cancelled":
+            change = -Decimal(order["net"])
+            order = {**order, "cancelled": True, "net": "0"}
+        else:  # refunded, never below zero
+            change = -min(Decimal(data["amount"]), Decimal(order["net"]))
+            order = {**order, "net": str(Decimal(order["net"]) + change)}
+        rows.remember(order_key, order)
+        if not change:
+            return None
+        currency = order["currency"]
+        customer["net"] = {**customer["net"],
+                           currency: str(Decimal(customer["net"].get(currency, "0")) + change)}
+        return customer
 
-    @staticmethod
-    def _add(rows: ReportRows, channel: str, currency: str, amount: Decimal, customers: int) -> None:
-        row = rows.row(f"{channel}|{currency}", channel=channel, currency=currency, customers=0,
-                       lifetime_value="0")
-        row["lifetime_value"] = str(Decimal(row["lifetime_value"]) + amount)
-        row["customers"] += customers
+    def merged(self, states: list[Doc]) -> Doc:
+        opened = sorted((s for s in states if s["opened_at"]), key=lambda s: s["opened_at"])
+        net: dict[str, Decimal] = {}
+        for state in states:
+            for currency, amount in state["net"].items():
+                net[currency] = net.get(currency, Decimal(0)) + Decimal(amount)
+        first = opened[0] if opened else states[0]
+        return {"opened_at": first["opened_at"], "channel": first["channel"],
+                "net": {currency: str(amount) for currency, amount in sorted(net.items())}}
+
+    def count(self, rows: ReportRows, state: Doc, sign: int) -> None:
+        month = state["opened_at"][:7] if state["opened_at"] else None
+        row = rows.row(f"{state['channel']}|{month}", channel=state["channel"], month=month,
+                       customers=0, by_currency={})
+        row["customers"] += sign
+        for currency, amount in state["net"].items():
+            total = Decimal(row["by_currency"].get(currency, "0")) + sign * Decimal(amount)
+            row["by_currency"][currency] = str(total)
 
     def finish(self, rows: list[Doc]) -> list[Doc]:
+        """One row per channel (over the months kept), in the base currency."""
+        loyalty = self.policies.loyalty
+        channels: dict[str, Doc] = {}
         for row in rows:
-            value = Decimal(row["lifetime_value"])
-            row["lifetime_value"] = f"{value:.2f}"
-            row["per_customer"] = f"{value / row['customers']:.2f}" if row["customers"] else None
-        return rows
+            channel = channels.setdefault(row["channel"], {"channel": row["channel"], "customers": 0,
+                                                           "by_currency": {}})
+            channel["customers"] += row["customers"]
+            for currency, amount in row["by_currency"].items():
+                channel["by_currency"][currency] = (channel["by_currency"].get(currency, Decimal(0))
+                                                    + Decimal(amount))
+        shown = []
+        for channel in sorted(channels.values(), key=lambda c: c["channel"]):
+            if not channel["customers"]:
+                continue
+            amounts = {c: a for c, a in sorted(channel["by_currency"].items()) if a}
+            rated = [a * loyalty.exchange_rates[c] for c, a in amounts.items()
+                     if c in loyalty.exchange_rates]
+            value = sum(rated, Decimal(0))
+            shown.append({
+                "channel": channel["channel"], "customers": channel["customers"],
+                "currency": loyalty.base_currency, "lifetime_value": f"{value:.2f}",
+                "per_customer": f"{value / channel['customers']:.2f}",
+                "by_currency": {c: f"{a:.2f}" for c, a in amounts.items()},
+                "unconverted_currencies": [c for c in amounts if c not in loyalty.exchange_rates],
+            })
+        return shown
 
 
 REPORT = LifetimeValueByChannel

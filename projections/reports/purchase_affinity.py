@@ -13,7 +13,8 @@ Two kinds of rule, each with support, confidence and lift:
 Orders count as placed (a cancellation does not undo the intent they show). A
 customer's first purchase of each product is remembered (no personal data), so an
 order that arrives late, before purchases already counted, moves the "follows"
-rules it changes: the rows always equal a fold of the orders in event time.
+rules it changes: the rows always equal a fold of the orders in event time. A merged
+customer is one buyer, with the first purchases of all its ids (``per_customer``).
 """
 
 from __future__ import annotations
@@ -21,49 +22,66 @@ from __future__ import annotations
 from datetime import datetime
 
 from domain.facts import CustomerFact
-from projections.reports.base import Doc, Report, ReportRows, instant
+from projections.reports.base import Doc, ReportRows, instant
+from projections.reports.per_customer import CustomerReport
 
 _DAY_SECONDS = 86_400
 
 
-class PurchaseAffinity(Report):
+class PurchaseAffinity(CustomerReport):
     name = "purchase_affinity"
     title = "Purchase affinity: bought together and bought next"
-    reads = frozenset({"crm.order.placed"})
+    customer_reads = frozenset({"crm.order.placed"})
     columns = ("kind", "antecedent", "consequent", "count", "support", "confidence", "lift",
                "mean_days")
 
-    def memory_keys(self, fact: CustomerFact) -> tuple[str, ...]:
-        return (fact.customer_id,)
-
-    def fold(self, rows: ReportRows, fact: CustomerFact) -> None:
+    def record(self, rows: ReportRows, state: Doc | None, fact: CustomerFact) -> Doc | None:
+        """Counts the order (orders are not customers: a merge moves none), and returns the
+        customer's first purchase of each product if the order changes one."""
         skus = sorted({item["sku"] for item in fact.data.get("items") or ()})
-        totals = rows.row("total", kind="total", orders=0, customers=0)
-        totals["orders"] += 1
+        rows.row("total", kind="total", orders=0, customers=0)["orders"] += 1
         for sku in skus:
-            rows.row(f"product|{sku}", kind="product", antecedent=sku, orders=0,
-                     customers=0)["orders"] += 1
+            _product(rows, sku)["orders"] += 1
         for n, first in enumerate(skus):
             for second in skus[n + 1:]:
                 rows.row(f"together|{first}|{second}", kind="together", antecedent=first,
                          consequent=second, orders=0)["orders"] += 1
-        customer = rows.recall(fact.customer_id) or {"first": {}}
-        first_bought: dict[str, str] = customer["first"]
-        if not first_bought and skus:
-            totals["customers"] += 1
+        first_bought = dict((state or {"first": {}})["first"])
         at = instant(fact)
-        for sku in skus:
-            earlier = first_bought.get(sku)
-            if earlier is not None and earlier <= at:
-                continue
-            if earlier is None:
-                rows.row(f"product|{sku}", kind="product", antecedent=sku, orders=0,
-                         customers=0)["customers"] += 1
-            else:
-                _follow(rows, first_bought, sku, -1)
-            first_bought[sku] = at
-            _follow(rows, first_bought, sku, +1)
-        rows.remember(fact.customer_id, customer)
+        later = {sku for sku in skus if sku not in first_bought or at < first_bought[sku]}
+        if not later and state is not None:
+            return None
+        return {"first": {**first_bought, **dict.fromkeys(later, at)}}
+
+    def merged(self, states: list[Doc]) -> Doc:
+        first: dict[str, str] = {}
+        for state in states:
+            for sku, at in state["first"].items():
+                first[sku] = min(at, first.get(sku, at))
+        return {"first": first}
+
+    def count(self, rows: ReportRows, state: Doc, sign: int) -> None:
+        """A customer's first purchases: a buyer of each product, and one "follows" rule
+        for each pair bought one after the other."""
+        if not state["first"]:
+            return
+        rows.row("total", kind="total", orders=0, customers=0)["customers"] += sign
+        for sku in state["first"]:
+            _product(rows, sku)["customers"] += sign
+        _follows(rows, state["first"], set(state["first"]), sign)
+
+    def change(self, rows: ReportRows, before: Doc | None, now: Doc | None) -> None:
+        """Only the products whose first purchase moved, and the rules they are in: a
+        customer buying a new product is not k² rules counted again."""
+        if not (before and before["first"] and now and now["first"]):
+            super().change(rows, before, now)
+            return
+        old, new = before["first"], now["first"]
+        moved = {sku for sku in old.keys() | new.keys() if old.get(sku) != new.get(sku)}
+        for sku in moved:
+            _product(rows, sku)["customers"] += (sku in new) - (sku in old)
+        _follows(rows, old, moved, -1)
+        _follows(rows, new, moved, +1)
 
     def finish(self, rows: list[Doc]) -> list[Doc]:
         """The rules with their measures, strongest first within each kind; products with
@@ -100,21 +118,25 @@ def _rule(kind: str, a: str, b: str, count: int, unit: str, products: dict[str, 
             "mean_days": mean_days}
 
 
-def _follow(rows: ReportRows, first_bought: dict[str, str], sku: str, sign: int) -> None:
-    """Count (``sign`` +1) or uncount (-1) the "follows" rules between ``sku``, first bought
-    when ``first_bought`` says, and every other product the customer bought."""
-    at = datetime.fromisoformat(first_bought[sku])
-    for other, other_at in first_bought.items():
-        if other == sku:
-            continue
-        then = datetime.fromisoformat(other_at)
-        if then == at:
-            continue  # in the same order: together, not one after the other
-        a, b, gap = (other, sku, at - then) if then < at else (sku, other, then - at)
-        row = rows.row(f"follows|{a}|{b}", kind="follows", antecedent=a, consequent=b,
-                       customers=0, seconds=0)
-        row["customers"] += sign
-        row["seconds"] += sign * int(gap.total_seconds())
+def _follows(rows: ReportRows, first_bought: dict[str, str], involving: set[str], sign: int) -> None:
+    """Count (``sign`` +1) or uncount (-1) the "follows" rules between products first bought
+    one after the other (``first_bought``), of the pairs with a product in ``involving``."""
+    times = {sku: datetime.fromisoformat(at) for sku, at in first_bought.items()}
+    for one in involving & times.keys():
+        for other, then in times.items():
+            if other == one or (other in involving and other < one):
+                continue  # itself, or a pair of two involved products met from the other
+            if then == times[one]:
+                continue  # in the same order: together, not one after the other
+            (a, first), (b, second) = sorted([(one, times[one]), (other, then)], key=lambda p: p[1])
+            row = rows.row(f"follows|{a}|{b}", kind="follows", antecedent=a, consequent=b,
+                           customers=0, seconds=0)
+            row["customers"] += sign
+            row["seconds"] += sign * int((second - first).total_seconds())
+
+
+def _product(rows: ReportRows, sku: str) -> Doc:
+    return rows.row(f"product|{sku}", kind="product", antecedent=sku, orders=0, customers=0)
 
 
 def _share(count: int, of: int) -> float | None:

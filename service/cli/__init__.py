@@ -7,20 +7,26 @@ import sys
 
 from service.cli import (
     deadletters,
+    exporting,
     keys,
     models,
     publishing,
     rebuilding,
     running,
+    schemas,
+    segmenting,
     set_aside,
+    sla,
     status,
+    webhooks,
 )
 from service.logs import configure_logging
 from service.settings import SettingsError, load_settings
 from service.sla_config import SlaConfigError
 
 #: Each module adds its commands, in the order ``--help`` lists them.
-GROUPS = (running, publishing, rebuilding, models, keys, deadletters, set_aside, status)
+GROUPS = (running, publishing, rebuilding, exporting, schemas, segmenting, sla, models, keys,
+          webhooks, deadletters, set_aside, status)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ from service.settings import Settings
 def _deadletter(settings: Settings, args: argparse.Namespace) -> None:
     """List, inspect and re-drive the dead-letter topic's messages."""
     import json
+    from datetime import UTC, datetime
     from typing import NoReturn
 
     from kafka.errors import KafkaError
@@ -25,13 +26,14 @@ def _deadletter(settings: Settings, args: argparse.Namespace) -> None:
 
     topic = settings.topic_deadletter
     names = getattr(args, "names", None) or []
-    if args.action == "redrive" and not (names or args.reason or args.all):
-        refuse("redrive: name letters (PARTITION:OFFSET), or choose them with --reason TEXT, "
-               "or --all")
+    if args.action == "redrive" and not (names or args.reason or args.error_class or args.all):
+        refuse("redrive: name letters (PARTITION:OFFSET), or choose them with --reason TEXT "
+               "or --class CLASS, or --all")
     try:
         # Chosen by reason or --all, a letter re-driven and rejected again is left to its copy.
         letters = read_dead_letters(settings.kafka_client(), topic,
-                                    reason=getattr(args, "reason", None), names=names,
+                                    reason=getattr(args, "reason", None),
+                                    error_class=getattr(args, "error_class", None), names=names,
                                     latest_only=args.action == "redrive" and not names)
     except ValueError as error:
         refuse(str(error))
@@ -46,7 +48,7 @@ def _deadletter(settings: Settings, args: argparse.Namespace) -> None:
             key = (letter.key or b"").decode("utf-8", "replace")[:24]
             print(f"{letter.name:>10}  {letter.rejected_at[:19]}  "
                   f"{letter.source_topic}/{letter.source_partition}@{letter.source_offset}  "
-                  f"{key:24}  {letter.reason[:100]}")
+                  f"{key:24}  {letter.error_class:16}  {letter.reason[:100]}")
         shown = f" (the newest {args.limit} shown)" if 0 < args.limit < len(letters) else ""
         print(f"{len(letters)} dead letters on {topic}{shown}" if letters
               else f"no dead letters on {topic}")
@@ -57,7 +59,13 @@ def _deadletter(settings: Settings, args: argparse.Namespace) -> None:
               f"  came from     {letter.source_topic} partition {letter.source_partition} "
               f"offset {letter.source_offset}\n"
               f"  reason        {letter.reason}\n"
+              f"  error class   {letter.error_class}\n"
               f"  key           {letter.key!r}")
+        if letter.timestamp_ms is not None:
+            stamp = datetime.fromtimestamp(letter.timestamp_ms / 1000, UTC).isoformat()
+            print(f"  record time   {stamp} (the original record's timestamp)")
+        if letter.consumer_group:
+            print(f"  rejected by   consumer group {letter.consumer_group}")
         if letter.redriven_from:
             print(f"  re-drive of   {letter.redriven_from}")
         for name, header in letter.headers:
@@ -89,6 +97,10 @@ def register(commands: Any) -> None:
     letter_actions = deadletter.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = letter_actions.add_parser("list", help="one line per dead letter, oldest first")
     listing.add_argument("--reason", help="only those whose reason contains this text")
+    listing.add_argument("--class", dest="error_class", metavar="CLASS",
+                         help="only those of this error class (dlq.error.class: not_json, "
+                         "schema, unknown_type, future_time, refused_by_store, ...; "
+                         "'unknown' for letters published before classes existed)")
     listing.add_argument("--limit", type=int, default=0, help="only the newest N")
     inspect = letter_actions.add_parser("inspect", help="one dead letter whole")
     inspect.add_argument("names", nargs=1, metavar="PARTITION:OFFSET")
@@ -96,6 +108,8 @@ def register(commands: Any) -> None:
         "redrive", help="publish dead letters again to their topics, as they came (after a fix)")
     again.add_argument("names", nargs="*", metavar="PARTITION:OFFSET")
     again.add_argument("--reason", help="those whose reason contains this text")
+    again.add_argument("--class", dest="error_class", metavar="CLASS",
+                       help="those of this error class (dlq.error.class)")
     again.add_argument("--all", action="store_true", help="every dead letter")
     again.add_argument("--dry-run", action="store_true", help="say what would be re-driven")
     deadletter.set_defaults(run=_deadletter)

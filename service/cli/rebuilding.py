@@ -46,6 +46,13 @@ def _replay(settings: Settings, args: argparse.Namespace) -> None:
               f"{len(changes.added)} rows added, {len(changes.removed)} removed, "
               f"{len(changes.changed)} changed")
         if name == CUSTOMER_360:
+            policies = catalog.generation_policies
+            live_settings = policies.record(name, catalog.generations(name)[0])
+            new_settings = policies.record(name, generation)
+            for setting in sorted(new_settings.keys() | live_settings.keys()):
+                if live_settings.get(setting) != new_settings.get(setting):
+                    print(f"built with {setting} = {new_settings.get(setting)!r} "
+                          f"(live: {live_settings.get(setting)!r})")
             tiers = replay.tier_changes(changes)
             print(f"customers whose loyalty tier changes: {len(tiers)}")
             for customer, before, after in tiers[:50]:

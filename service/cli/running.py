@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -55,7 +56,9 @@ def _up(settings: Settings, args: argparse.Namespace) -> None:
             events = sample.sample_events(args.customers, topic_of=settings.topic_for)
             sample.publish(events, settings.kafka_client())
             base = f"http://{settings.api_host}:{settings.api_port}"
-            time.sleep(2)
+            print(f"{len(events):,} sample events published; the views are catching up...",
+                  flush=True)
+            _wait_until_settled(settings, server.config.app.state.read_side)
             print(
                 f"\nThe customer timeline service is running ({settings.store} store).\n"
                 f"  Agents' console:     {base}/  (sign in with the admin key below)\n"
@@ -85,6 +88,26 @@ def _up(settings: Settings, args: argparse.Namespace) -> None:
                 child.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _wait_until_settled(settings: Settings, side: Any, timeout: float = 300.0) -> None:
+    """Until every published event is stored, every view is up to date and no alert waits
+    to be relayed (or ``timeout`` seconds): the banner then ends a quiet terminal."""
+    from service import bootstrap
+
+    status = bootstrap.build_status(settings, side.history, side.views)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(2)
+            with contextlib.suppress(Exception):  # not up yet: asked again
+                now = status.gather()
+                if (not now.problems and now.consumer_lag == 0 and now.outbox_backlog == 0
+                        and all(p.behind == 0 for p in now.projections)):
+                    time.sleep(1)  # the last batch's log lines
+                    return
+    finally:
+        status.kafka.close()
 
 
 def _child(command: str, settings: Settings, n: int, extra: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -31,6 +31,8 @@ EXPECTED = {
     "freshness.py": ["freshness: p99", "freshness: p50", "achieved publish rate"],
     "churn.py": ["churn back-test, the 360's model", "churn back-test, naive rule",
                  "churn back-test, oracle"],
+    "export.py": ["export facts to Parquet", "export peak RSS", "segment build:",
+                  "segment build peak RSS"],
     "anomalies.py": ["anomalies: amount_outlier", "anomalies: order_burst",
                      "anomalies: refund_heavy", "anomalies: contact_change_then_order",
                      "anomalies: the read model alone"],

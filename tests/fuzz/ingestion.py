@@ -38,13 +38,20 @@ from hypothesis import strategies as st
 from kafka import KafkaProducer
 from tqdm import tqdm
 
-from consumers.intake import kafka_source
+from consumers.intake import WRONG_TOPIC, kafka_source
 from consumers.redrive import DeadLetter, read_to_end
+from consumers.storing import REFUSED_BY_STORE
+from history.arrivals import MERGE_LIMIT
 from projections.set_aside import SetAsideBook
+from schemas.refusals import WIRE_CLASSES
 from service import bootstrap
 from service.settings import REPO_ROOT
 from tests.fuzz.messages import Message, marker, messages
 from tests.integration.conftest import ServiceUnderTest, service_under_test, wait_until
+
+#: The error classes a sender's message may earn: "unknown" (no class) or
+#: "validator_failed" (the validator raised) are this service's faults.
+SENDERS_FAULTS = frozenset({*WIRE_CLASSES, WRONG_TOPIC, MERGE_LIMIT, REFUSED_BY_STORE})
 
 
 @dataclass
@@ -157,6 +164,9 @@ def check(service: ServiceUnderTest, sent: list[Sent], outcome: FuzzOutcome) -> 
         letter = by_identity.pop(identity, None)
         if letter is not None:
             outcome.dead_lettered[kind] += 1
+            if letter.error_class not in SENDERS_FAULTS:
+                outcome.mismatches.append(f"{kind} {identity}: dead letter of class "
+                                          f"{letter.error_class!r} ({letter.reason[:80]})")
             if (letter.value, letter.headers, letter.key) != (
                     message.value, message.headers, message.key):
                 outcome.mismatches.append(f"{kind} {identity}: dead letter differs from what "

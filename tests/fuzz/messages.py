@@ -10,7 +10,14 @@ Kinds:
   changed into an edge value: control characters, lone surrogates, huge and tiny
   numbers, extreme dates, long strings, wrong types, a name given twice, a field
   removed or unknown, decomposed Unicode;
-* ``binary mode``: a valid event as ``ce_*`` headers with one header mangled.
+* ``binary mode``: a valid event as ``ce_*`` headers with one header mangled;
+* ``structured beside ce headers``: a valid event in the value, ``content-type``
+  ``application/cloudevents+json``, and ``ce_*`` headers of another, spoiled event
+  beside it (the Kafka binding says they are not read: it must be stored);
+* ``binary, no content-type``: a valid event as ``ce_*`` headers alone;
+* ``framed``: a valid event behind a schema registry's frame (0x00, a random schema
+  id), sometimes cut short;
+* ``extensions``: a valid event with extension attributes of any name and value.
 
 ``surely_hostile`` gives a fixed cycle of messages that must be dead-lettered, for
 the fault-injection run's poison mix.
@@ -158,7 +165,8 @@ def messages(draw: st.DrawFn, n: int) -> Message:
     """The ``n``-th message of a run: of any kind, its mark ``fuzz-n``."""
     kind = draw(st.sampled_from(["random bytes", "random JSON", "empty", "valid", "mutated",
                                  "mutated", "mutated", "mutated", "duplicate name",
-                                 "binary mode"]))
+                                 "binary mode", "structured beside ce headers",
+                                 "binary, no content-type", "framed", "extensions"]))
     key = draw(st.sampled_from(CUSTOMERS)).encode()
     mark = f"fuzz-{n}"
     if kind == "empty":
@@ -184,6 +192,28 @@ def messages(draw: st.DrawFn, n: int) -> Message:
         name = json.dumps(path[-1])
         repeated = text.replace(f"{name}: ", f"{name}: {json.dumps(draw(st.sampled_from(_WRONG_TYPES)))}, {name}: ", 1)
         return Message(kind, key, repeated.encode(), event_type=event_type, event_id=event["id"])
+    if kind == "structured beside ce headers":
+        stale = dict(event, id=mark + "-stale", subject=draw(st.text(max_size=3)))
+        headers = (*_ce_headers(stale),
+                   ("content-type", draw(st.sampled_from([b"application/cloudevents+json",
+                                                          b"Application/CloudEvents+JSON; charset=utf-8"]))))
+        return Message(kind, key, json.dumps(event).encode(), headers, event_type, event["id"])
+    if kind == "binary, no content-type":
+        return Message(kind, key, json.dumps(event["data"]).encode(), _ce_headers(event),
+                       event_type, event["id"])
+    if kind == "framed":
+        schema_id = draw(st.binary(min_size=4, max_size=4))
+        cut = draw(st.sampled_from([None, None, None, 0, 1, 3]))
+        value = b"\x00" + schema_id + json.dumps(event).encode()
+        return Message(f"framed{'' if cut is None else ' cut short'}", key,
+                       value if cut is None else value[:1 + cut], (), event_type, event["id"])
+    if kind == "extensions":
+        names = st.text("abcxyz019AZ-_.\u00e9\x00", min_size=0, max_size=24)
+        values = (st.text(max_size=30) | st.integers(-(2 ** 40), 2 ** 40) | st.booleans()
+                  | st.none() | st.floats(allow_nan=False) | st.just({"nested": 1}))
+        extra = draw(st.dictionaries(names, values, min_size=1, max_size=20))
+        spoilt = {**extra, **event}  # the event's own attributes stay as they are
+        return Message(kind, key, json.dumps(spoilt).encode(), (), event_type, event["id"])
     if kind == "binary mode":
         headers = [(f"ce_{name}", str(value).encode()) for name, value in event.items()
                    if name not in ("data", "datacontenttype")]
@@ -226,6 +256,12 @@ def messages(draw: st.DrawFn, n: int) -> Message:
     event_id = event.get("id") if isinstance(event.get("id"), str) else None
     return Message(f"mutated: {what}", key, json.dumps(event).encode(), event_type=event_type,
                    event_id=event_id)
+
+
+def _ce_headers(event: dict[str, Any]) -> tuple[tuple[str, bytes], ...]:
+    """Binary mode's attributes of ``event``, without ``content-type``."""
+    return tuple((f"ce_{name}", str(value).encode()) for name, value in event.items()
+                 if name not in ("data", "datacontenttype"))
 
 
 def marker(n: int, key: bytes) -> Message:

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient
@@ -30,6 +32,30 @@ from projections.runner import Projector
 from service import bootstrap
 from service.settings import REPO_ROOT, Settings, load_settings
 from service.topics import ensure_topics
+
+
+class ServedApi:
+    """The real API app (``bootstrap.build_api``) served over HTTP by uvicorn in a thread of
+    the test process, on a free port: for clients that speak HTTP (a browser, the Python
+    client, schemathesis) rather than through a TestClient."""
+
+    def __init__(self, settings: Settings, history: Any, views: Any, *,
+                 log_level: str = "warning") -> None:
+        self.app = bootstrap.build_api(settings, history, views)
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=port,
+                                                    log_level=log_level))
+        self.thread = threading.Thread(target=self.server.run, name="served-api", daemon=True)
+
+    def __enter__(self) -> Any:
+        self.thread.start()
+        wait_until(lambda: self.server.started, timeout=20, what="the API to listen")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
 
 
 def free_port() -> int:
@@ -259,6 +285,7 @@ def service_under_test(store: dict[str, str], logs: Path,
         "CRM_TOPIC_ACCOUNTS": f"t{run}.accounts",
         "CRM_TOPIC_DEADLETTER": f"t{run}.deadletter",
         "CRM_TOPIC_ALERTS": f"t{run}.alerts",
+        "CRM_TOPIC_SEGMENTS": f"t{run}.segments",
         "CRM_CONSUMER_GROUP": f"crm-test-{run}",
         "CRM_CONSUMER_SESSION_TIMEOUT_MS": "6000",
         "CRM_PROJECTION_POLL_SECONDS": "0.05",
@@ -275,7 +302,7 @@ def service_under_test(store: dict[str, str], logs: Path,
         admin = KafkaAdminClient(bootstrap_servers=service.settings.kafka_bootstrap)
         try:
             admin.delete_topics([*service.settings.ingestion_topics, service.settings.topic_deadletter,
-                                 service.settings.topic_alerts])
+                                 service.settings.topic_alerts, service.settings.topic_segments])
         finally:
             admin.close()
 

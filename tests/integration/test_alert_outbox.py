@@ -83,7 +83,13 @@ def test_alerts_reach_kafka_once_per_id_even_when_the_relay_dies_before_marking(
     assert len(messages) == 12  # at least once: the dead relay's six, and the six again
     by_id = {dict(m.headers)["alert_id"].decode(): json.loads(m.value) for m in messages}
     assert sorted(by_id) == alert_ids  # deduplicated by id: each alert exactly once
+    # CloudEvents in structured mode, the event id the alert id: a repeat is the same event
+    assert all(dict(m.headers)["content-type"] == b"application/cloudevents+json"
+               for m in messages)
+    assert all(event["id"] == alert_id for alert_id, event in by_id.items())
     # keyed by customer: one customer's alerts keep their order on one partition
-    assert all(m.key.decode() == json.loads(m.value)["customer_id"] for m in messages)
+    assert all(m.key.decode() == json.loads(m.value)["subject"]
+               == json.loads(m.value)["data"]["customer_id"] for m in messages)
     breach = next(v for k, v in by_id.items() if k.endswith(":breach"))
-    assert {"customer_id", "complaint_id", "kind", "priority", "due", "at"} <= set(breach)
+    assert breach["type"] == "crm.sla.breached" and breach["source"] == "crm-timeline/alerts"
+    assert {"customer_id", "complaint_id", "kind", "priority", "due", "at"} <= set(breach["data"])

@@ -130,3 +130,109 @@ def test_complaint_facts_are_kept_and_only_new_ones_read(service: ServiceUnderTe
     again = kept.of(["C-1"])["C-1"]
     assert [f.event_id for f in again["K-1"]] == ["k-1", "k-3"]
     assert read == [2, 1]  # the second read took only what was recorded since
+
+
+#: High complaints: vip customers answered within 1 h, platinum ones within 2 h, others 4 h.
+TARGETED = """
+[[policies]]
+version = "by-customer"
+effective_from = 2020-01-01T00:00:00Z
+[policies.segments.vip]
+high = { first_response = 1, resolution = 8 }
+[policies.tiers.platinum]
+high = { first_response = 2, resolution = 12 }
+"""
+
+
+def customer_facts() -> list[ReportedFact]:
+    """A vip, a platinum consumer (12 orders of 200 EUR this year) and a plain consumer,
+    each with a high complaint opened at NOW and never answered."""
+    day = timedelta(days=1)
+    facts = [
+        ReportedFact("a-vip", "crm.account.opened", "tests", "C-VIP", NOW - 90 * day,
+                     {"name": "Vera", "segment": "consumer"}),
+        ReportedFact("u-vip", "crm.account.updated", "tests", "C-VIP", NOW - 10 * day,
+                     {"changes": {"segment": "VIP"}}),
+        ReportedFact("a-plat", "crm.account.opened", "tests", "C-PLAT", NOW - 400 * day,
+                     {"name": "Paul", "segment": "consumer"}),
+        ReportedFact("a-1", "crm.account.opened", "tests", "C-1", NOW - 90 * day,
+                     {"name": "Carl", "segment": "consumer"}),
+        *(ReportedFact(f"o-{n}", "crm.order.placed", "tests", "C-PLAT", NOW - (n * 20 + 1) * day,
+                       {"order_id": f"O-{n}", "amount": "200.00", "currency": "EUR", "items": []})
+          for n in range(12)),
+        # After the opening: it changes nothing of the targets already chosen.
+        ReportedFact("u-1", "crm.account.updated", "tests", "C-1", NOW + 1 * M,
+                     {"changes": {"segment": "vip"}}),
+    ]
+    for n, (customer, complaint_id) in enumerate(
+            [("C-VIP", "K-vip"), ("C-PLAT", "K-plat"), ("C-1", "K-plain")]):
+        facts.append(ReportedFact(f"k-{n}", "crm.complaint.opened", "tests", customer, NOW,
+                                  {"complaint_id": complaint_id, "priority": "high"}))
+    return facts
+
+
+M = timedelta(minutes=1)
+
+
+def test_a_vip_and_a_platinum_customer_breach_at_their_tighter_targets_everywhere_alike(
+        postgres_store: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from domain.sla_policy import DEFAULT_POLICY_BOOK
+    from projections.sla_whatif import sla_what_if
+    from service.sla_config import parse_policy_book
+    from tests.integration.conftest import desk_on
+
+    policy_file = tmp_path / "sla-policy.toml"
+    policy_file.write_text(TARGETED)
+    monkeypatch.setenv("CRM_SLA_POLICY_FILE", str(policy_file))
+    with desk_on(postgres_store, monkeypatch) as desk:
+        projection = desk.catalog.live(COMPLAINT_SLA)
+        assert isinstance(projection, ComplaintSlaProjection)
+        projection.clock = Clock(NOW)
+        desk.record(*customer_facts())
+
+        def breaches() -> list[tuple[str, str]]:
+            found = desk.client.get("/alerts", params={"kind": "sla_breach"}).json()["alerts"]
+            return sorted((a["details"]["complaint_id"], a["details"]["due"]) for a in found)
+
+        second = timedelta(seconds=1)
+        projection.check_due(NOW + H - second)
+        assert breaches() == []
+        projection.check_due(NOW + H + second)  # the vip's 1 h
+        assert breaches() == [("K-vip", (NOW + H).isoformat())]
+        projection.check_due(NOW + 2 * H + second)  # the platinum customer's 2 h
+        assert breaches() == [("K-plat", (NOW + 2 * H).isoformat()),
+                              ("K-vip", (NOW + H).isoformat())]
+        projection.check_due(NOW + 4 * H - second)
+        assert len(breaches()) == 2
+        projection.check_due(NOW + 4 * H + second)  # the default 4 h for everyone else
+        assert breaches() == [("K-plain", (NOW + 4 * H).isoformat()),
+                              ("K-plat", (NOW + 2 * H).isoformat()),
+                              ("K-vip", (NOW + H).isoformat())]
+
+        # The 360 judges the same, as of three hours after the opening.
+        as_of = NOW + 3 * H
+        counts = {c: desk.client.get(f"/customers/{c}", params={"as_of": as_of.isoformat()}
+                                     ).json()["complaints"]["sla_breaches"]
+                  for c in ("C-VIP", "C-PLAT", "C-1")}
+        assert counts == {"C-VIP": 1, "C-PLAT": 1, "C-1": 0}
+
+        # And so does the what-if: against the default book, exactly these two flip.
+        result = sla_what_if(desk.history, DEFAULT_POLICY_BOOK, parse_policy_book(TARGETED),
+                             as_of=as_of).as_dict()
+        assert sorted((f["complaint_id"], f["deadline"], f["before"], f["after"], f["due_after"])
+                      for f in result["flips"]) == [
+            ("K-plat", "first_response", "pending", "breached", (NOW + 2 * H).isoformat()),
+            ("K-vip", "first_response", "pending", "breached", (NOW + H).isoformat())]
+        assert result["totals"]["breaches_after"] == 2
+        back = sla_what_if(desk.history, parse_policy_book(TARGETED), DEFAULT_POLICY_BOOK,
+                           as_of=NOW + 5 * H).as_dict()
+        assert back["totals"]["breaches_before"] == 3  # what the live clock raised by then
+
+        # The SLA report too: answered after 90 minutes, only the vip's was late.
+        desk.record(*(ReportedFact(f"r-{n}", "crm.complaint.responded", "tests", customer,
+                                   NOW + 90 * M, {"complaint_id": complaint_id})
+                      for n, (customer, complaint_id) in enumerate(
+                          [("C-VIP", "K-vip"), ("C-PLAT", "K-plat"), ("C-1", "K-plain")])))
+        rows = desk.client.get("/reports/complaint_sla_by_category").json()["rows"]
+        assert (sum(r["responded"] for r in rows), sum(r["responded_in_time"] for r in rows)) \
+            == (3, 2)

@@ -9,22 +9,21 @@ screenshot of each view is saved to ``artifacts/screenshots/``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from generators import sample
-from service import bootstrap
 from service.settings import REPO_ROOT
-from tests.events import cloud_event, contact, hours_ago, order
-from tests.integration.conftest import Desk, ServiceUnderTest, free_port, wait_until
+from tests.events import NOW, cloud_event, contact, hours_ago, order
+from tests.integration.conftest import Desk, ServedApi, ServiceUnderTest, wait_until
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -33,6 +32,10 @@ pytestmark = pytest.mark.integration
 
 CHROMIUM = os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium")
 SHOTS = REPO_ROOT / "artifacts" / "screenshots"
+AUDITS = REPO_ROOT / "artifacts" / "axe"
+#: axe-core, vendored (tests/fixtures/README.md): the accessibility audit of every view.
+AXE = REPO_ROOT / "tests" / "fixtures" / "axe-core" / "axe.min.js"
+AXE_VERSION = "4.14.1"
 CUSTOMER = "C-CONSOLE"
 DUPLICATE = "C-CONSOLE-DUP"
 ERASED = "C-10001"  # one of the sample's customers
@@ -51,7 +54,8 @@ def console_customer() -> list[dict[str, Any]]:
             "phone": "+49 30 5550123", "country": "DE", "segment": "vip", "language": "de",
             "acquisition_channel": "referral"}),
         cloud_event("crm.account.owner_assigned", CUSTOMER, at=hours_ago(399), event_id=e(1),
-                    data={"owner_id": "A-042", "owner_name": "Agent Zed"}),
+                    data={"owner_id": "A-042", "owner_name": "Agent Zed",
+                          "actor": {"kind": "system", "id": "routing"}}),
     ]
     events += [order(CUSTOMER, hours_ago(380 - 20 * n), f"O-CON-{n}", amount="49.90",
                      event_id=e(10 + n)) for n in range(3)]
@@ -69,32 +73,24 @@ def console_customer() -> list[dict[str, Any]]:
         # Never answered: the SLA clock raises "at risk" and "breached" alerts for it.
         cloud_event("crm.complaint.opened", CUSTOMER, at=hours_ago(10), event_id=e(203),
                     data={"complaint_id": "K-CON-2", "priority": "high", "category": "delivery",
-                          "channel": "phone", "summary": "Parcel lost"}),
+                          "channel": "phone", "summary": "Parcel lost", "order_id": "O-CON-2",
+                          "sku": "SKU-1"}),
+        # The customer wrote on social media; the agent promised to call back tomorrow.
+        cloud_event("crm.contact.logged", CUSTOMER, at=hours_ago(9), event_id=e(204), data={
+            "channel": "social", "platform": "mastodon", "handle": "@tester@social.example",
+            "direction": "inbound", "agent_id": "A-042", "subject": "parcel lost",
+            "outcome": "follow_up", "follow_up_at": (NOW + timedelta(hours=15)).isoformat()}),
     ]
     return events
 
 
-class Console:
-    """The real API app served over HTTP by uvicorn in a thread, with keys to sign in with."""
+class Console(ServedApi):
+    """The real API app served over HTTP, with keys to sign in with."""
 
     def __init__(self, service: ServiceUnderTest) -> None:
-        self.app = bootstrap.build_api(service.settings, service.history, service.views)
+        super().__init__(service.settings, service.history, service.views)
         self.admin_key = self.app.state.keys.create("Ada Admin", "admin")
         self.agent_key = self.app.state.keys.create("Alex Agent", "agent")
-        port = free_port()
-        self.base = f"http://127.0.0.1:{port}"
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=port,
-                                                   log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, name="console-api", daemon=True)
-
-    def __enter__(self) -> Console:
-        self.thread.start()
-        wait_until(lambda: self.server.started, timeout=20, what="the API to listen")
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -150,6 +146,27 @@ def shot(page: Any, view: str) -> None:
     page.screenshot(path=str(SHOTS / f"{view}.png"), full_page=True)
 
 
+def audit(page: Any, view: str) -> list[dict[str, Any]]:
+    """Run axe-core on the page as it is (WCAG 2.x A and AA rules and best practices), save
+    the whole result to artifacts/axe/<view>.json and fail on a serious or critical
+    violation. Evaluated over the DevTools protocol, so the page's CSP (no inline
+    scripts) is not loosened for it; a navigation drops it, so it is injected again."""
+    if page.evaluate("typeof window.axe") != "object":
+        page.evaluate(AXE.read_text())
+    assert page.evaluate("axe.version") == AXE_VERSION
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, { resultTypes: ["violations"] });
+        return { url: r.url, passes: r.passes.length, incomplete: r.incomplete.length,
+                 violations: r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+                   nodes: v.nodes.map((n) => ({ target: n.target.join(" "), summary: n.failureSummary })) })) };
+    }""")
+    AUDITS.mkdir(parents=True, exist_ok=True)
+    (AUDITS / f"{view}.json").write_text(json.dumps(result, indent=2))
+    grave = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    assert grave == [], f"axe-core on {view}: {json.dumps(grave, indent=2)}"
+    return result["violations"]
+
+
 def sign_in(page: Any, key: str) -> None:
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Sign in").click()
@@ -182,9 +199,15 @@ def test_agents_find_a_customer_read_the_timeline_acknowledge_alerts_and_see_rep
     expect(page.locator("#signin-error")).to_contain_text("not accepted")
     expect(page.locator("#signin-error")).to_contain_text("not valid")
     shot(page, "sign-in")
+    audit(page, "sign-in")
     sign_in(page, console.admin_key)
     expect(page.locator("#session-who")).to_have_text("Signed in as Ada Admin (admin)")
     assert page.evaluate("sessionStorage.getItem('crm.console.key')") == console.admin_key
+    # The agent's queue opens first; finding a customer is one link (or "/") away.
+    expect(page).to_have_url(re.compile("#/queue$"))
+    expect(page.get_by_role("heading", name="My queue")).to_be_focused()
+    page.get_by_role("link", name="Customers", exact=True).click()
+    expect(page.get_by_role("combobox", name=re.compile("Search"))).to_be_focused()
 
     # An erased customer is found by id and shown without a name.
     page.get_by_role("combobox", name=re.compile("Search")).fill(ERASED)
@@ -199,8 +222,8 @@ def test_agents_find_a_customer_read_the_timeline_acknowledge_alerts_and_see_rep
     page.get_by_role("combobox", name=re.compile("Search")).press("Enter")
     expect(page).to_have_url(re.compile("#/customers/web%2FC-SLASH$"))
     expect(page.locator("#customer-title")).to_have_text(f"Slash Tester — {SLASHED}")
-    expect(page.locator("#timeline-entries > li")).to_have_count(1)
-    expect(page.locator("#timeline-entries > li").first).to_contain_text("crm.account.opened")
+    expect(page.locator("#timeline-entries li.entry")).to_have_count(1)
+    expect(page.locator("#timeline-entries li.entry").first).to_contain_text("crm.account.opened")
     page.get_by_role("combobox", name=re.compile("Search")).fill("")
 
     # Search as you type: one request once typing pauses, results in a listbox.
@@ -223,13 +246,13 @@ def test_agents_find_a_customer_read_the_timeline_acknowledge_alerts_and_see_rep
     # The 360 card.
     expect(page.locator("#customer-title")).to_have_text(f"Console Tester — {CUSTOMER}")
     card = page.locator("#customer-card")
-    expect(card.get_by_role("region", name="Profile")).to_contain_text("console.tester@example.com")
-    expect(card.get_by_role("region", name="Profile")).to_contain_text("vip")
+    expect(card.get_by_role("region", name="Profile", exact=True)).to_contain_text("console.tester@example.com")
+    expect(card.get_by_role("region", name="Profile", exact=True)).to_contain_text("vip")
     expect(card.get_by_role("region", name="Status and owner")).to_contain_text("Agent Zed (A-042)")
     loyalty = card.get_by_role("region", name="Loyalty")
-    for component in ("R — recency", "F — frequency", "M — monetary", "E — engagement", "Base", "Penalty"):
+    for component in ("Recency (R)", "Frequency (F)", "Monetary (M)", "Engagement (E)", "Base", "Penalty"):
         expect(loyalty).to_contain_text(component)
-    expect(loyalty).to_contain_text(re.compile(r"Score\s*\d+ \("))
+    expect(loyalty).to_contain_text(re.compile(r"Score \d+ \("))
     expect(card.get_by_role("region", name="Purchase pattern")).to_contain_text("Orders3")
     complaints = card.get_by_role("region", name="Complaints and contacts")
     expect(complaints).to_contain_text("Open complaints1")
@@ -242,7 +265,7 @@ def test_agents_find_a_customer_read_the_timeline_acknowledge_alerts_and_see_rep
     expect(card.get_by_role("region", name="Churn risk")).to_be_visible()
 
     # The timeline: newest first, one page, then more when the end of the list is scrolled to.
-    entries = page.locator("#timeline-entries > li")
+    entries = page.locator("#timeline-entries li.entry")
     expect(entries).to_have_count(25)
     # Every entry, the SLA alerts of the unanswered complaint among them, as the API counts them.
     total = len(httpx.get(f"{console.base}/customers/{CUSTOMER}/timeline", params={"limit": 500},
@@ -251,6 +274,7 @@ def test_agents_find_a_customer_read_the_timeline_acknowledge_alerts_and_see_rep
     expect(entries.first).to_contain_text("crm.sla.breached")
     expect(page.get_by_role("button", name="Load more")).to_be_visible()
     shot(page, "customer")
+    audit(page, "customer")
     page.locator("#timeline-sentinel").scroll_into_view_if_needed()
     expect(entries).to_have_count(total)
     expect(page.locator("#timeline-status")).to_contain_text("that is all")
@@ -276,6 +300,7 @@ def test_agents_find_a_customer_read_the_timeline_acknowledge_alerts_and_see_rep
     expect(row).to_contain_text("Complaint K-CON-2")
     expect(row.locator(".alert-state")).to_have_text("open")
     shot(page, "alerts")
+    audit(page, "alerts")
     row.get_by_role("button", name=re.compile("Acknowledge")).click()
     expect(row.locator(".alert-state")).to_have_text("acknowledged by Ada Admin")
     expect(page.locator("#alerts-status")).to_contain_text("Acknowledged")
@@ -297,23 +322,89 @@ def test_agents_find_a_customer_read_the_timeline_acknowledge_alerts_and_see_rep
         headers={"Authorization": f"Bearer {console.admin_key}"}).json()["rows"]]
     assert {"incomplete_records", "sales_cycle", "agent_performance",
             "purchase_affinity"} <= set(with_rows)
-    expect(page.locator("figure.report canvas")).to_have_count(len(with_rows))
+    assert "registration_cohorts" in with_rows  # drawn as a heatmap, the rest as charts
+    expect(page.locator("figure.report canvas")).to_have_count(len(with_rows) - 1)
     drawn = mix.locator("canvas").evaluate(
         "c => { const chart = Chart.getChart(c); return chart && [chart.config.type,"
         " chart.data.labels.length, chart.data.datasets.length]; }")
     assert drawn[0] == "bar" and drawn[1] > 0 and drawn[2] > 0, drawn
+    compliance = page.locator("figure[data-report=complaint_sla_by_category] canvas").evaluate(
+        "c => Chart.getChart(c).data.datasets.map(d => [d.label, d.data.every("
+        "v => v === null || (v >= 0 && v <= 1))])")
+    assert compliance == [["first response in time", True], ["resolved in time", True]]
     shot(page, "reports")
+    audit(page, "reports")
 
-    # An agent may read alerts but not acknowledge them; a revoked key returns to sign-in.
+    # Cohorts as a retention triangle: a row per cohort, a cell per month since registration
+    # with the share ordering, as the API gives it.
+    cohorts = httpx.get(f"{console.base}/reports/registration_cohorts",
+                        headers={"Authorization": f"Bearer {console.admin_key}"}).json()["rows"]
+    heatmap = page.locator("figure[data-report=registration_cohorts] .heatmap table")
+    expect(heatmap.locator("tbody tr")).to_have_count(len(cohorts))
+    first = heatmap.locator("tbody tr").first
+    expect(first.locator("th")).to_have_text(cohorts[0]["cohort"])
+    expect(first.locator("td").nth(1)).to_have_text(
+        f"{round(cohorts[0]['share_ordering'].get('0', 0) * 100)}%")
+    heatmap.scroll_into_view_if_needed()
+    page.locator("figure[data-report=registration_cohorts]").screenshot(
+        path=str(SHOTS / "retention-heatmap.png"))
+    # A range of months: reports by month show only those.
+    month = cohorts[-1]["cohort"]
+    page.get_by_label("From month").fill(month)
+    page.get_by_role("button", name="Show", exact=True).click()
+    expect(page.locator("#reports-status")).to_contain_text(f"from {month} to now")
+    expect(heatmap.locator("tbody tr")).to_have_count(1)
+    page.get_by_label("From month").fill("")
+    page.get_by_role("button", name="Show", exact=True).click()
+    expect(heatmap.locator("tbody tr")).to_have_count(len(cohorts))
+
+    # Segments: an admin defines one over HTTP, the running projector builds it, and the
+    # console lists it with its members, each one click from the customer.
+    admin = {"Authorization": f"Bearer {console.admin_key}"}
+    rule = {"any": [{"field": "profile.segment", "eq": "vip"},
+                    {"field": "orders.count", "gte": 3}]}
+    defined = httpx.put(f"{console.base}/segments/frequent-or-vip", headers=admin, json={
+        "rule": rule, "description": "VIPs, and customers with three orders or more"})
+    assert defined.status_code == 200, defined.text
+
+    def built() -> bool:
+        listed = httpx.get(f"{console.base}/segments", headers=admin).json()["segments"]
+        return bool(listed) and listed[0]["built"]
+
+    wait_until(built, timeout=60, what="the projector to build the segment")
+    in_segment = [m["customer_id"] for m in httpx.get(
+        f"{console.base}/segments/frequent-or-vip/members", params={"limit": 1000},
+        headers=admin).json()["members"]]
+    assert CUSTOMER in in_segment and len(in_segment) > 3
+    page.get_by_role("link", name="Segments", exact=True).click()
+    listed = page.locator("#segments-list tr").first
+    expect(listed).to_contain_text("profile.segment eq \"vip\"")
+    expect(listed.locator("td.number")).to_have_text(str(len(in_segment)))
+    listed.get_by_role("link", name="frequent-or-vip").click()
+    expect(page.locator("#segment-members-rows tr")).to_have_count(min(len(in_segment), 50))
+    expect(page.locator("#segment-members-status")).to_contain_text("members shown now")
+    shot(page, "segment-members")
+    audit(page, "segments")
+    page.locator("#segment-members-rows").get_by_role("link", name=CUSTOMER, exact=True).click()
+    expect(page.locator("#view-customers")).to_be_visible()
+    expect(page.locator("#view-customers")).to_contain_text("Console Tester")
+    page.get_by_role("link", name="Reports").click()
+    expect(page.locator("#reports-status")).to_have_text(f"{len(reports)} reports.")
+
+    # An agent acknowledges in their own name; a revoked key returns to sign-in.
     page.get_by_role("button", name="Sign out").click()
     expect(page.locator("#signin-error")).to_have_text("You are signed out.")
     sign_in(page, console.agent_key)
     expect(page.locator("#session-who")).to_have_text("Signed in as Alex Agent (agent)")
     expect(page.locator("#reports-status")).to_have_text(f"{len(reports)} reports.")  # back where it was
     page.get_by_role("link", name="Alerts").click()
-    expect(page.locator("#alerts-role-note")).to_be_visible()
-    ack = page.locator("tbody tr").first.get_by_role("button", name=re.compile("Acknowledge"))
-    expect(ack).to_be_disabled()
+    expect(page.locator("#alerts-table tbody tr").first).to_be_visible()
+    expect(page.locator("#alerts-role-note")).to_be_hidden()
+    alert_id = page.locator("#alerts-table tbody tr").filter(
+        has=page.get_by_role("button", name=re.compile("Acknowledge"))).first.get_attribute("data-alert-id")
+    open_row = page.locator(f'#alerts-table tbody tr[data-alert-id="{alert_id}"]')
+    open_row.get_by_role("button", name=re.compile("Acknowledge")).click()
+    expect(open_row.locator(".alert-state")).to_have_text("acknowledged by Alex Agent")
     console.app.state.keys.revoke(console.agent_key.split("_")[1])
     page.get_by_role("button", name="Show").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -338,3 +429,39 @@ def test_me_names_the_caller_and_the_console_is_served_without_a_key(desk: Desk)
     assert anonymous.get("/static/console.js").status_code == 200
     assert "Chart.js v4" in anonymous.get("/static/vendor/chart.umd.min.js").text[:200]
     assert "/me" not in desk.client.app.openapi()["paths"]  # console routes are not the API
+
+
+def test_the_asyncapi_page_draws_every_channel_from_the_document(
+        pg_service: ServiceUnderTest, browser: Any) -> None:
+    """Linked from the console's footer, under the console's CSP, with no CDN."""
+    with Console(pg_service) as console:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.add_init_script("""window.cspViolations = [];
+            document.addEventListener("securitypolicyviolation", (e) =>
+                window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));""")
+        page.set_default_timeout(15_000)
+        page.goto(console.base + "/")
+        page.get_by_role("link", name="Kafka events (AsyncAPI)").click()
+        expect(page).to_have_url(console.base + "/asyncapi")
+        s = pg_service.settings
+        addresses = [s.topic_contacts, s.topic_orders, s.topic_complaints, s.topic_accounts,
+                     s.topic_deadletter, s.topic_alerts, s.topic_segments]
+        index = page.get_by_role("navigation", name="Channels")
+        for address in addresses:
+            expect(index.get_by_role("link", name=address, exact=True)).to_be_visible()
+            expect(page.get_by_role("heading", level=2, name=re.compile(re.escape(address)))
+                   ).to_be_visible()
+        breach = page.locator("#message-crm\\.sla\\.breached")
+        expect(breach.get_by_role("rowheader", name="alert_id")).to_be_visible()
+        expect(breach.get_by_role("rowheader", name="content-type")).to_be_visible()
+        binary = page.locator("#message-crm\\.order\\.placed\\.binary")
+        expect(binary.get_by_role("rowheader", name="ce_specversion")).to_be_visible()
+        expect(page.locator("#message-deadLetter").get_by_role(
+            "rowheader", name="dlq.reason")).to_be_visible()
+        breach.get_by_text("Payload schema").click()
+        expect(breach.locator("pre")).to_contain_text('"crm.sla.breached"')
+        shot(page, "asyncapi")
+        audit(page, "asyncapi")
+        assert errors == [] and page.evaluate("window.cspViolations") == []

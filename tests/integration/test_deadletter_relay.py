@@ -17,15 +17,18 @@ pytestmark = pytest.mark.integration
 
 def record_letters(service: ServiceUnderTest, *letters: tuple[int, Message]) -> None:
     source = kafka_source(service.settings.topic_orders, 1)
-    service.history.record([Arrival(source, offset, None, message, f"refused {offset}")
+    service.history.record([Arrival(source, offset, None, message, f"refused {offset}",
+                                    error_class="schema")
                             for offset, message in letters])
 
 
 def test_letters_are_published_with_their_identity_and_marked(service: ServiceUnderTest) -> None:
     s = service.settings
-    record_letters(service, (7, Message(b"C-1", b"{broken", (("trace", b"\x00\xff"),))),
+    record_letters(service, (7, Message(b"C-1", b"{broken", (("trace", b"\x00\xff"),),
+                                        1_764_000_000_123)),
                    (8, Message(None, None)))
-    relay = DeadLetterRelay(service.history, s.kafka_client(), s.topic_deadletter)
+    relay = DeadLetterRelay(service.history, s.kafka_client(), s.topic_deadletter,
+                            group_id="crm-timeline-eu")
     sender = relay.sender()
 
     assert relay.relay_once(sender) == 2
@@ -37,8 +40,12 @@ def test_letters_are_published_with_their_identity_and_marked(service: ServiceUn
     headers = dict(first.headers)
     assert headers["trace"] == b"\x00\xff" and headers["dlq.key"] == b"C-1"
     assert headers["dlq.reason"] == b"refused 7" and headers["dlq.offset"] == b"7"
+    assert headers["dlq.error.class"] == b"schema"
+    assert headers["dlq.timestamp"] == b"1764000000123"
+    assert headers["dlq.consumer_group"] == b"crm-timeline-eu"
     assert second.key == f"{s.topic_orders}/1/8".encode() and second.value is None
     assert "dlq.key" not in dict(second.headers)
+    assert "dlq.timestamp" not in dict(second.headers)  # the record had none
     assert first.partition == second.partition  # one source partition, one letter partition
 
 

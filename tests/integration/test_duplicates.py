@@ -117,7 +117,7 @@ def test_merge_preview_shows_the_survivor_after_and_the_conflicts(desk: Desk) ->
                               {"channel": "email", "granted": True}, days=0)))
     assert desk.client.get("/customers/S-1").json()["consents"] == {"email": True}
     refused = desk.client.get("/customers/S-1/merge-preview", params={"duplicate": "D-1"})
-    assert refused.status_code == 400
+    assert refused.status_code == 409
     assert "already one customer" in refused.json()["detail"]
 
 

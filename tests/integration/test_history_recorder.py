@@ -9,6 +9,7 @@ events by one ``HistoryWrite``.
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -121,6 +122,39 @@ def test_dead_letters_are_kept_once_leased_to_one_relay_and_marked(
     assert recorder.dead_letter_counts() == (1, 0)
 
 
+def test_a_dead_letter_keeps_its_error_class_and_record_timestamp(
+        recorder: HistoryRecorder) -> None:
+    now = datetime.now(UTC)
+    letter = DeadLetter("kafka:t/0", 4, Message(b"k", b"{", (), 1_764_000_000_123), "bad json",
+                        now, "not_json")
+    old = DeadLetter("kafka:t/0", 5, Message(b"k", b"{"), "bad", now)  # a caller of before
+    recorder.write([], HistoryWrite(positions=[Tracking("kafka:t/0", 5)],
+                                    dead_letters=[letter, old]))
+    recorder.write([], HistoryWrite(dead_letters=[letter]))
+    leased = {x.position: x for x in recorder.lease_dead_letters(10, 60)}
+    assert (leased[4].error_class, leased[4].message.timestamp_ms) == ("not_json", 1_764_000_000_123)
+    assert leased[4].message == letter.message
+    assert (leased[5].error_class, leased[5].message.timestamp_ms) == ("unknown", None)
+
+
+def test_dead_letters_recorded_before_classes_existed_read_as_unknown(
+        recorder: HistoryRecorder) -> None:
+    """A row of an earlier release has no class (NULL): it reads as "unknown"."""
+    now = datetime.now(UTC)
+    letter = DeadLetter("kafka:t/0", 6, Message(None, b"x"), "bad", now, "schema")
+    recorder.write([], HistoryWrite(positions=[Tracking("kafka:t/0", 6)], dead_letters=[letter]))
+    table = recorder.letters_table  # type: ignore[attr-defined]
+    with recorder.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
+        if isinstance(table, str):
+            cursor.execute(f"UPDATE {table} SET error_class = NULL")
+        else:
+            from psycopg.sql import SQL, Identifier
+            cursor.execute(SQL("UPDATE {}.{} SET error_class = NULL").format(
+                Identifier(recorder.datastore.schema), table))  # type: ignore[attr-defined]
+    (leased,) = recorder.lease_dead_letters(10, 60)
+    assert leased.error_class == "unknown" and leased.reason == "bad"
+
+
 def test_merge_pointers_of_whole_groups_are_read_from_any_member(
         recorder: HistoryRecorder) -> None:
     recorder.write([], HistoryWrite(merges={"C-2": "C-1", "C-3": "C-2", "C-9": "C-8"}))
@@ -154,3 +188,28 @@ def test_a_process_starting_beside_busy_consumers_takes_no_lock_on_their_tables(
 
         threading.Thread(target=start_another, daemon=True).start()
         assert started.wait(timeout=10), "a starting process waited for the consumer's lock"
+
+
+def test_an_sqlite_store_of_an_earlier_release_gains_the_dead_letter_columns(
+        tmp_path: Path) -> None:
+    """A store file made before dead letters had a class: its rows stay readable
+    ("unknown"), and new letters keep theirs."""
+    path = tmp_path / "earlier.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE stored_events_dead_letters (source TEXT NOT NULL,"
+                   " position INTEGER NOT NULL, key BLOB, value BLOB, headers BLOB NOT NULL,"
+                   " reason TEXT NOT NULL, rejected_at INTEGER NOT NULL, published_at INTEGER,"
+                   " leased_until INTEGER, PRIMARY KEY (source, position))")
+        db.execute("INSERT INTO stored_events_dead_letters (source, position, key, value, headers,"
+                   " reason, rejected_at) VALUES ('kafka:t/0', 1, NULL, X'7B', X'5B5D', 'old', 1)")
+    db.close()
+    history = bootstrap.build_history(load_settings(store="sqlite", sqlite_path=path))
+    try:
+        new = DeadLetter("kafka:t/0", 2, Message(None, b"{", (), 5), "new", datetime.now(UTC),
+                         "not_json")
+        history.recorder.write([], HistoryWrite(dead_letters=[new]))
+        leased = history.recorder.lease_dead_letters(10, 60)
+        assert [(x.position, x.reason, x.error_class, x.message.timestamp_ms) for x in leased] == [
+            (1, "old", "unknown", None), (2, "new", "not_json", 5)]
+    finally:
+        history.close()

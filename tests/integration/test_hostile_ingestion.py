@@ -95,13 +95,14 @@ def test_a_record_the_database_refuses_is_dead_lettered_and_the_rest_stored(
         outcome = store_batch(history, arrivals, {"kafka:crm.contacts/0": True})
 
         assert outcome.recorded == 6
-        assert [(a.position, a.reason) for a in outcome.dead_letters] == [
+        assert [(a.position, a.reason, a.error_class) for a in outcome.dead_letters] == [
             (4, "the event store refused it: DataError: PostgreSQL text fields cannot contain "
-                "NUL (0x00) bytes")]
+                "NUL (0x00) bytes", "refused_by_store")]
         assert history.recorder.positions(["kafka:crm.contacts/0"]) == {"kafka:crm.contacts/0": 6}
         assert history.recorder.sources_caught_up() == {"kafka:crm.contacts/0": True}
         (letter,) = history.recorder.lease_dead_letters(10, 60)
         assert letter.message == Message(b"C", b"m-4") and letter.position == 4
+        assert letter.error_class == "refused_by_store"
         # The same batch again (a re-delivery) changes nothing and dead-letters nothing twice.
         again = store_batch(history, arrivals, {"kafka:crm.contacts/0": True})
         assert again.recorded == 0 and again.dead_letters == () and again.already_seen == 7
@@ -131,6 +132,7 @@ def test_a_merge_deeper_than_the_limit_is_refused_when_it_arrives(
         f"merge refused: merging 'C-{depth - 1}' into 'C-{depth}' would make a chain of {depth}"
         f" merges in one group; at most {MAX_MERGE_DEPTH} are allowed")
     assert json.loads(letter.value or b"")["id"] == f"merge-{depth - 1}"
+    assert letter.error_class == "merge_limit"
     history = service.history
     wait_until(lambda: service.views.position("customer360")
                == history.recorder.max_notification_id(), what="the 360 to follow")

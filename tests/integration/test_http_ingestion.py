@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from kafka import KafkaConsumer
 
+from tests.asyncapi import check_record
 from tests.events import cloud_event, contact, hours_ago, order
 from tests.integration.conftest import Desk, ServiceUnderTest, wait_until
 
@@ -36,6 +38,19 @@ def test_posted_events_are_published_stored_and_invalid_ones_rejected_with_reaso
     assert single.status_code == 202 and single.json()["accepted"] == ["http-3"]
     none_valid = client.post("/events", json=[negative])
     assert none_valid.status_code == 422 and none_valid.json()["accepted"] == []
+
+    # Published in structured mode, declared so (content-type), as the AsyncAPI document says.
+    document = TestClient(api).get("/asyncapi.json").json()
+    consumer = KafkaConsumer(service.settings.topic_orders, service.settings.topic_contacts,
+                             bootstrap_servers=service.settings.kafka_bootstrap,
+                             auto_offset_reset="earliest", consumer_timeout_ms=3000)
+    try:
+        records = list(consumer)
+    finally:
+        consumer.close()
+    channels = {service.settings.topic_orders: "orders", service.settings.topic_contacts: "contacts"}
+    assert sorted(check_record(document, channels[r.topic], r)["id"] for r in records) == [
+        "http-1", "http-2", "http-3"]
 
     service.start("consume")
     wait_until(lambda: len(service.stored_event_ids()) == 3, what="the posted events stored")

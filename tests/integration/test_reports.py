@@ -19,6 +19,7 @@ import projections.customer360
 from domain.complaints import Complaint, record_complaint_fact
 from domain.customer360 import Policies
 from domain.facts import ReportedFact
+from domain.merges import MergeForest
 from generators import loadgen, sample
 from history.arrivals import Arrival
 from projections import replay
@@ -50,12 +51,36 @@ def expected_channel_mix(facts):
     return {(m, c): (counts[(m, c, "inbound")], counts[(m, c, "outbound")]) for m, c, _ in counts}
 
 
+def merge_roots(facts) -> dict[str, str]:
+    """Each merged id's root after every merge and unmerge, in store order (the rest are
+    their own root)."""
+    forest = MergeForest({})
+    for f in facts:
+        if f.event_type == "crm.account.merged":
+            forest.merge(f.customer_id, f.data["duplicate_customer_id"])
+        elif f.event_type == "crm.account.unmerged":
+            forest.unmerge(f.customer_id, f.data["duplicate_customer_id"])
+    return {customer: forest.root(customer) for customer in forest.links}
+
+
+def earliest_openings(facts, roots):
+    """Each group's earliest opening fact."""
+    opened = {}
+    for f in facts:
+        if f.event_type == "crm.account.opened":
+            group = roots.get(f.customer_id, f.customer_id)
+            if group not in opened or f.occurred_at < opened[group].occurred_at:
+                opened[group] = f
+    return opened
+
+
 def expected_cohorts(facts):
-    cohort = {f.customer_id: months(f.occurred_at) for f in facts if f.event_type == "crm.account.opened"}
+    roots = merge_roots(facts)
+    cohort = {g: months(f.occurred_at) for g, f in earliest_openings(facts, roots).items()}
     ordered = defaultdict(set)
     for f in facts:
         if f.event_type == "crm.order.placed":
-            ordered[f.customer_id].add(months(f.occurred_at))
+            ordered[roots.get(f.customer_id, f.customer_id)].add(months(f.occurred_at))
     table = defaultdict(Counter)
     for customer, registered in cohort.items():
         table[registered]["customers"] += 1
@@ -66,9 +91,12 @@ def expected_cohorts(facts):
     return {c: dict(v) for c, v in table.items()}
 
 
-def expected_lifetime_value(facts):
-    channel = {f.customer_id: f.data.get("acquisition_channel") or "unknown"
-               for f in facts if f.event_type == "crm.account.opened"}
+def expected_lifetime_value(facts, policies: Policies):
+    """(channel) -> (value in the base currency, customers, value per currency)."""
+    roots = merge_roots(facts)
+    group = lambda customer: roots.get(customer, customer)  # noqa: E731
+    channel = {g: f.data.get("acquisition_channel") or "unknown"
+               for g, f in earliest_openings(facts, roots).items()}
     orders, refunds, cancelled = {}, defaultdict(Decimal), set()
     for f in facts:
         if f.event_type == "crm.order.placed":
@@ -77,13 +105,19 @@ def expected_lifetime_value(facts):
             refunds[(f.customer_id, f.data["order_id"])] += Decimal(f.data["amount"])
         elif f.event_type == "crm.order.cancelled":
             cancelled.add((f.customer_id, f.data["order_id"]))
-    value, customers = defaultdict(Decimal), defaultdict(set)
+    customers = defaultdict(set)
+    for g in channel:
+        customers[channel[g]].add(g)
+    by_currency = defaultdict(lambda: defaultdict(Decimal))
     for (customer, order_id), (amount, currency) in orders.items():
         net = Decimal(0) if (customer, order_id) in cancelled else max(amount - refunds[(customer, order_id)], Decimal(0))
-        key = (channel.get(customer, "unknown"), currency)
-        value[key] += net
-        customers[key].add(customer)
-    return {k: (f"{v:.2f}", len(customers[k])) for k, v in value.items()}
+        key = channel.get(group(customer), "unknown")
+        by_currency[key][currency] += net
+        customers[key].add(group(customer))
+    rates = policies.loyalty.exchange_rates
+    return {c: (f"{sum(a * rates[cur] for cur, a in by_currency[c].items() if cur in rates):.2f}",
+                len(customers[c]), {cur: f"{a:.2f}" for cur, a in sorted(by_currency[c].items()) if a})
+            for c in customers}
 
 
 def expected_complaints(facts, policies: Policies):
@@ -97,7 +131,8 @@ def expected_complaints(facts, policies: Policies):
         for f in sorted(complaint_facts, key=lambda f: f.occurred_at):
             record_complaint_fact(complaints, f, policies.sla)
         (complaint,) = complaints.values()
-        row = table[(months(complaint.opened_at), complaint.category or "none")]
+        opened_as = next(f.data["priority"] for f in complaint_facts if f.event_type == "crm.complaint.opened")
+        row = table[(months(complaint.opened_at), complaint.category or "none", opened_as)]
         row["opened"] += 1
         first = complaint.deadlines[0]
         if first.met_at is not None:
@@ -125,10 +160,10 @@ def test_reports_added_after_the_facts_are_built_by_replay_and_equal_plain_loops
     cohorts = {r["cohort"]: {"customers": r["customers"], **r["ordering"]}
                for r in catalog.read("registration_cohorts")}
     assert cohorts == expected_cohorts(facts)
-    value = {(r["channel"], r["currency"]): (r["lifetime_value"], r["customers"])
-             for r in catalog.read("lifetime_value_by_channel") if r["customers"]}
-    assert value == expected_lifetime_value(facts)
-    complaints = {(r["month"], r["category"]): {k: r[k] for k in (
+    value = {r["channel"]: (r["lifetime_value"], r["customers"], r["by_currency"])
+             for r in catalog.read("lifetime_value_by_channel")}
+    assert value == expected_lifetime_value(facts, desk.settings.policies())
+    complaints = {(r["month"], r["category"], r["priority"]): {k: r[k] for k in (
         "opened", "responded", "responded_in_time", "resolved", "resolved_in_time") if r[k]}
         for r in catalog.read("complaint_sla_by_category")}
     assert complaints == expected_complaints(facts, desk.settings.policies())
@@ -144,6 +179,104 @@ def test_reports_added_after_the_facts_are_built_by_replay_and_equal_plain_loops
     assert len(as_csv.text.splitlines()) == len(mix) + 1
     assert desk.client.get("/reports/contact_channel_mix?format=csv").text == as_csv.text
     assert desk.client.get("/reports/nope").status_code == 404
+
+
+def customer_reports(catalog) -> dict:
+    """What the per-customer reports say, in the shapes the plain loops give."""
+    return {
+        "cohorts": {r["cohort"]: {"customers": r["customers"], **r["ordering"]}
+                    for r in catalog.read("registration_cohorts")},
+        "value": {r["channel"]: (r["lifetime_value"], r["customers"], r["by_currency"])
+                  for r in catalog.read("lifetime_value_by_channel")},
+        "records": sum(r["customers"] for r in catalog.read("incomplete_records")),
+        "cycles": sum(r["customers"] for r in catalog.read("sales_cycle")),
+        "buyers": {r["antecedent"]: r["customers"] for r in catalog.read("purchase_affinity")
+                   if r["kind"] == "product"},
+    }
+
+
+def expected_customer_reports(facts, policies: Policies) -> dict:
+    roots = merge_roots(facts)
+    buyers = defaultdict(set)
+    for f in facts:
+        if f.event_type == "crm.order.placed":
+            for item in f.data["items"]:
+                buyers[item["sku"]].add(roots.get(f.customer_id, f.customer_id))
+
+    def groups(types):
+        return len({roots.get(f.customer_id, f.customer_id) for f in facts if f.event_type in types})
+    return {
+        "cohorts": expected_cohorts(facts),
+        "value": expected_lifetime_value(facts, policies),
+        "records": groups({"crm.account.opened", "crm.account.updated", "crm.account.consent_changed",
+                           "crm.account.owner_assigned", "crm.account.erasure_requested"}),
+        "cycles": groups({"crm.account.opened", "crm.contact.logged"}),
+        "buyers": {sku: len(buyers) for sku, buyers in buyers.items()},
+    }
+
+
+def test_reports_count_a_merged_customer_once_and_after_an_unmerge_as_if_never_merged(
+        desk: Desk) -> None:
+    facts = sample_facts(120)
+    ids = sorted({f.customer_id for f in facts if f.event_type == "crm.account.opened"})
+    later = max(f.occurred_at for f in facts) + timedelta(days=1)
+    numbers = iter(range(1_000_000))
+
+    def fact(kind: str, customer: str, **data) -> ReportedFact:
+        return ReportedFact(f"merge-test-{next(numbers)}", kind, "test", customer, later, data)
+
+    pairs = list(zip(ids[0:20:2], ids[1:20:2], strict=True))
+    # Ten pairs, a chain (21 into 20, then 20 into 22), and a duplicate ordering in another
+    # currency after its merge: it counts in its group.
+    merges = [fact("crm.account.merged", a, duplicate_customer_id=b)
+              for a, b in [*pairs, (ids[20], ids[21]), (ids[22], ids[20])]]
+    late_order = fact("crm.order.placed", ids[1], order_id="O-late", amount="99.00", currency="SEK",
+                      items=[{"sku": "X", "name": "X", "quantity": 1, "unit_price": "99.00"}])
+    one_unmerged = fact("crm.account.unmerged", ids[2], duplicate_customer_id=ids[3])
+    policies = desk.settings.policies()
+
+    desk.record(*facts, *merges, late_order, one_unmerged)
+    history = [*facts, *merges, late_order, one_unmerged]
+    assert len(merge_roots(history)) == 11
+    seen = customer_reports(desk.catalog)
+    assert seen == expected_customer_reports(history, policies)
+    unmerged = expected_customer_reports([*facts, late_order], policies)
+    assert seen["cohorts"] != unmerged["cohorts"]  # the merges made a difference
+
+    undo = [fact("crm.account.unmerged", a, duplicate_customer_id=b)
+            for a, b in [*pairs, (ids[22], ids[20]), (ids[20], ids[21])]]
+    desk.record(*undo)
+    assert customer_reports(desk.catalog) == unmerged
+    catalog = bootstrap.build_catalog(desk.settings, desk.history, desk.views)
+    for name in ("registration_cohorts", "lifetime_value_by_channel", "purchase_affinity"):
+        replay.replay(catalog, name)  # a rebuild over the whole history agrees
+    assert customer_reports(catalog) == unmerged
+
+
+def test_reports_by_month_take_a_range_of_months(desk: Desk) -> None:
+    facts = sample_facts(60)
+    desk.record(*facts)
+    everything = desk.client.get("/reports/contact_channel_mix").json()["rows"]
+    chosen = sorted({r["month"] for r in everything})[1:3]
+    ranged = desk.client.get("/reports/contact_channel_mix",
+                             params={"since": chosen[0], "until": f"{chosen[1]}-15"})
+    assert ranged.status_code == 200, ranged.text
+    assert {r["month"] for r in ranged.json()["rows"]} == set(chosen)
+    assert [(r["month"], r["channel"], r["contacts"]) for r in ranged.json()["rows"]] == [
+        (r["month"], r["channel"], r["contacts"]) for r in everything if r["month"] in chosen]
+    # Lifetime value over the customers acquired in the range: fewer than in all.
+    some = desk.client.get("/reports/lifetime_value_by_channel", params={"until": chosen[0]})
+    assert sum(r["customers"] for r in some.json()["rows"]) < sum(
+        r["customers"] for r in desk.client.get("/reports/lifetime_value_by_channel").json()["rows"])
+    # A report not by month has no months to choose: all its rows, and since/until null.
+    unranged = desk.client.get("/reports/purchase_affinity", params={"since": "2026-01"})
+    assert unranged.status_code == 200 and unranged.json()["since"] is None
+    assert unranged.json()["rows"] == desk.client.get("/reports/purchase_affinity").json()["rows"]
+    backwards = desk.client.get("/reports/contact_channel_mix", params={"since": "2026-05",
+                                                                         "until": "2026-04"})
+    assert backwards.status_code == 200 and backwards.json()["rows"] == []  # no month in it
+    assert desk.client.get("/reports/contact_channel_mix",
+                           params={"since": "2026-13"}).status_code == 422
 
 
 def test_a_report_batch_rolled_back_is_not_kept_for_the_next_batch(desk: Desk) -> None:
@@ -217,34 +350,40 @@ def test_a_rebuild_while_events_arrive_through_kafka_ends_equal_to_a_rebuild_of_
 ) -> None:
     service = pg_service
     s = service.settings
-    events = sample.sample_events(150, poison=1, topic_of=s.topic_for)
-    half = len(events) // 2
-    for event in events[:half]:
+    events = sample.sample_events(800, poison=1, topic_of=s.topic_for)
+    first, rest = events[:1200], events[1200:]
+    for event in first:
         service.producer.send(event.topic, key=event.key.encode(), value=event.value)
     service.flush()
     service.start("consume")
     service.start("project")
-    wait_until(lambda: (service.history.recorder.max_notification_id() or 0) >= half - 1,
-               what="the first half stored")
+    wait_until(lambda: (service.history.recorder.max_notification_id() or 0) >= len(first) - 1,
+               what="the first events stored")
+    rebuilt = threading.Event()
+    sent: list[sample.SampleEvent] = []
 
-    def publish_rest() -> None:
-        for n, event in enumerate(events[half:]):
+    def publish_until_rebuilt() -> None:
+        """Paced, and for as long as the rebuilds take (the rest is more than they need)."""
+        for n, event in enumerate(rest):
+            if rebuilt.is_set():
+                break
             service.producer.send(event.topic, key=event.key.encode(), value=event.value)
+            sent.append(event)
             if n % 50 == 49:
                 service.flush()
                 time.sleep(0.2)
         service.flush()
 
-    publisher = threading.Thread(target=publish_rest)
+    publisher = threading.Thread(target=publish_until_rebuilt)
     publisher.start()
     catalog = bootstrap.build_catalog(s, service.history, service.views)
-    arriving = []
-    for name in catalog.reports:  # rebuilt and swapped in while the second half arrives
+    for name in catalog.reports:  # rebuilt and swapped in while events arrive
         assert replay.replay(catalog, name, batch_size=100).state == "swapped"
-        arriving.append(publisher.is_alive())
-    assert all(arriving), "the stream ended before the rebuilds: nothing was tested"
+    still_arriving = publisher.is_alive()
+    rebuilt.set()
     publisher.join()
-    stored = len(events) - 1
+    assert still_arriving and len(sent) < len(rest), "the stream ended before the rebuilds"
+    stored = sum(1 for event in first + sent if not event.value.endswith(b'"broken'))
     wait_until(lambda: len(service.stored_event_ids()) == stored, what="every event stored")
     last = service.history.recorder.max_notification_id()
     for name in catalog.reports:

@@ -108,7 +108,8 @@ def test_with_the_others_the_timeline_follows_in_a_loop_of_its_own(desk: Desk) -
                                        stop)
     try:
         assert [t.name for t in threads] == ["projections: timeline", "projections: others",
-                                             "heartbeat", "alert-relay"]
+                                             "heartbeat", "alert-relay", "segments",
+                                             "segment-relay", "webhooks"]
         for name in ("timeline", "customer360", "complaint_sla"):
             wait_until(lambda name=name: desk.views.position(name) == last, what=name)
     finally:

@@ -172,3 +172,113 @@ def test_late_events_land_in_their_place() -> None:
     facts = greta()
     shuffled = facts[::-1]
     assert fold_customer("C-1", shuffled, T) == fold_customer("C-1", facts, T)
+
+
+# --- products and past issues, social identities, profile history (issue 18) --------------
+
+def item(sku: str, quantity: int, unit_price: str, name: str | None = None) -> dict:
+    return {"sku": sku, "name": name or f"Product {sku}", "quantity": quantity,
+            "unit_price": unit_price}
+
+
+def shopper() -> list:
+    """Three orders (one cancelled, one half refunded) and complaints by SKU and by order."""
+    return [
+        fact("crm.order.placed", T - days(30), order_id="O-1", amount="110.00", currency="EUR",
+             items=[item("G-1", 1, "100.00", "Grinder"), item("B-1", 2, "5.00", "Beans")]),
+        fact("crm.order.placed", T - days(20), order_id="O-2", amount="10.00", currency="EUR",
+             items=[item("B-1", 2, "5.00", "Beans 1kg")]),
+        fact("crm.order.cancelled", T - days(19), order_id="O-2"),
+        fact("crm.order.placed", T - days(10), order_id="O-3", amount="20.00", currency="USD",
+             items=[item("B-1", 4, "5.00", "Beans 1kg")]),
+        # half of O-1's 110.00 back: each line keeps half its value
+        fact("crm.order.refunded", T - days(9), order_id="O-1", amount="55.00"),
+        fact("crm.complaint.opened", T - days(8), complaint_id="K-1", priority="high",
+             category="product", sku="G-1"),
+        fact("crm.complaint.resolved", T - days(7), complaint_id="K-1"),
+        fact("crm.complaint.opened", T - days(5), complaint_id="K-2", priority="normal",
+             category="delivery", order_id="O-1"),
+        fact("crm.complaint.opened", T - days(4), complaint_id="K-3", priority="low",
+             category="service", sku="X-9"),  # a product not bought
+        fact("crm.complaint.opened", T - days(3), complaint_id="K-4", priority="low"),  # old kind
+    ]
+
+
+def test_products_bought_net_of_cancellations_with_refunds_spread_over_the_lines() -> None:
+    view = fold_customer("C-1", shopper(), T)
+    k1 = {"complaint_id": "K-1", "opened_at": T - days(8), "status": "resolved",
+          "category": "product", "priority": "high", "order_id": None, "sku": "G-1"}
+    k2 = {"complaint_id": "K-2", "opened_at": T - days(5), "status": "open",
+          "category": "delivery", "priority": "normal", "order_id": "O-1", "sku": None}
+    k3 = {"complaint_id": "K-3", "opened_at": T - days(4), "status": "open",
+          "category": "service", "priority": "low", "order_id": None, "sku": "X-9"}
+    assert view.products == [
+        {"sku": "B-1", "name": "Beans 1kg", "count": 6, "orders": 2, "last_time": T - days(10),
+         "net_spend": {"EUR": "5.00", "USD": "20.00"}, "complaints": [k2]},
+        {"sku": "G-1", "name": "Grinder", "count": 1, "orders": 1, "last_time": T - days(30),
+         "net_spend": {"EUR": "50.00"}, "complaints": [k2, k1]},
+        {"sku": "X-9", "name": None, "count": 0, "orders": 0, "last_time": None,
+         "net_spend": {}, "complaints": [k3]},
+    ]
+    assert view.complaints["last"] == {
+        "complaint_id": "K-4", "opened_at": T - days(3), "status": "open", "category": None,
+        "priority": "low", "order_id": None, "sku": None}
+    as_of_k2 = fold_customer("C-1", shopper(), T - days(5))
+    assert as_of_k2.complaints["last"] == k2  # the complaint entry shows its order
+
+
+def test_a_refund_larger_than_the_lines_leaves_nothing_and_orders_without_items_no_product() -> None:
+    view = fold_customer("C-1", [
+        fact("crm.order.placed", T - days(3), order_id="O-1", amount="12.00", currency="EUR",
+             items=[item("B-1", 1, "10.00")]),  # shipping on top
+        fact("crm.order.refunded", T - days(2), order_id="O-1", amount="12.00"),
+        order(T - days(1), "O-2", "99.00"),
+    ], T)
+    assert [(p["sku"], p["count"], p["net_spend"]) for p in view.products] == [
+        ("B-1", 1, {"EUR": "0.00"})]
+
+
+def test_social_identities_from_social_contacts_that_name_them() -> None:
+    view = fold_customer("C-1", [
+        contact(T - days(9), channel="social", platform="instagram", handle="@ada_l"),
+        contact(T - days(5), channel="social", platform="instagram", handle="@ada_l"),
+        contact(T - days(4), channel="social", platform="x", handle="@ada"),
+        contact(T - days(3), channel="social"),  # names neither
+        contact(T - days(2), channel="phone"),
+    ], T)
+    assert view.social_identities == [
+        {"platform": "x", "handle": "@ada", "first_seen": T - days(4), "last_seen": T - days(4),
+         "contacts": 1},
+        {"platform": "instagram", "handle": "@ada_l", "first_seen": T - days(9),
+         "last_seen": T - days(5), "contacts": 2},
+    ]
+    erased = fold_customer("C-1", [  # as an erased customer's facts read back
+        contact(T - days(9), channel="social", platform="instagram", handle=None)], T)
+    assert erased.social_identities == [{"platform": "instagram", "handle": None,
+                                         "first_seen": T - days(9), "last_seen": T - days(9),
+                                         "contacts": 1}]
+
+
+def test_profile_history_keeps_the_last_twenty_changes_with_who_made_them() -> None:
+    changes = [fact("crm.account.updated", T - days(40 - n), changes={"phone": f"+49 {n}"},
+                    actor={"kind": "agent", "id": f"A-{n:03d}"}) for n in range(21)]
+    view = fold_customer("C-1", [
+        *changes,
+        fact("crm.account.updated", T - days(2), changes={"phone": "+49 1", "email": "a@b.c"},
+             actor={"kind": "customer", "id": None}),
+        fact("crm.account.consent_changed", T - days(1), channel="sms", granted=False,
+             actor={"kind": "system", "id": "import-job"}),
+        fact("crm.account.closed", T - days(0.5), reason="moved"),  # the source did not say
+    ], T)
+    history = view.profile_history
+    assert len(history) == 20
+    assert history[:3] == [
+        {"time": T - days(0.5), "type": "crm.account.closed", "fields": ["status"],
+         "actor": None, "by": None},
+        {"time": T - days(1), "type": "crm.account.consent_changed", "fields": ["consents.sms"],
+         "actor": {"kind": "system", "id": "import-job"}, "by": "by system import-job"},
+        {"time": T - days(2), "type": "crm.account.updated", "fields": ["email", "phone"],
+         "actor": {"kind": "customer", "id": None}, "by": "by the customer (self-service)"},
+    ]
+    assert history[-1]["actor"] == {"kind": "agent", "id": "A-004"}  # the oldest kept
+    assert "+49" not in str(history)  # field names, never values

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from api.edge import BodyLimit, PlainParameters, SecurityHeaders
-from api.reports import csv_cell
+from exports.cells import csv_cell
 
 pytestmark = pytest.mark.unit
 
@@ -61,8 +61,17 @@ def request(app: Any, *, headers: list[tuple[bytes, bytes]], chunks: list[bytes]
 
 
 def status_and_detail(sent: list[dict[str, Any]]) -> tuple[int, str]:
+    """The status and, for a refusal, the problem document's detail (checking it is one)."""
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return sent[0]["status"], json.loads(body)["detail"] if sent[0]["status"] != 200 else ""
+    status = sent[0]["status"]
+    if status == 200:
+        return status, ""
+    problem = json.loads(body)
+    assert (b"content-type", b"application/problem+json") in sent[0]["headers"]
+    assert problem["status"] == status and problem["type"] in (
+        "/problems/too-large", "/problems/bad-request", "/problems/control-characters")
+    assert problem["title"] and problem["instance"].startswith("/")
+    return status, problem["detail"]
 
 
 def test_a_declared_length_over_the_limit_is_413_unread_and_the_app_never_runs() -> None:

@@ -7,7 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from consumers.intake import KafkaRecord, claimed, kafka_source, parse_kafka_source, sort_batch
+from consumers import intake
+from consumers.intake import (
+    VALIDATOR_FAILED,
+    WRONG_TOPIC,
+    KafkaRecord,
+    claimed,
+    kafka_source,
+    parse_kafka_source,
+    sort_batch,
+)
 from history.arrivals import Message
 from schemas.examples import EXAMPLES
 from schemas.validation import without_inputs
@@ -18,8 +27,9 @@ NOW = datetime(2026, 11, 21, tzinfo=UTC)
 
 
 def record(offset: int, value: bytes | None, *, topic: str = "crm.orders",
-           headers: list[tuple[str, bytes]] | None = None) -> KafkaRecord:
-    return KafkaRecord(topic, 2, offset, b"C-10042", value, headers or [])
+           headers: list[tuple[str, bytes]] | None = None,
+           timestamp_ms: int | None = None) -> KafkaRecord:
+    return KafkaRecord(topic, 2, offset, b"C-10042", value, headers or [], timestamp_ms)
 
 
 def test_every_offset_is_accounted_for_in_order() -> None:
@@ -76,8 +86,49 @@ def test_merges_and_erasures_are_accepted_only_on_the_accounts_topic() -> None:
     assert [a.fact is not None for a in arrivals] == [False, False, True, True]
     assert arrivals[0].reason == ("type crm.account.merged is accepted only on crm.accounts, whose"
                                   " publishers Kafka ACLs restrict (got it on crm.orders)")
+    assert arrivals[0].error_class == WRONG_TOPIC
     assert arrivals[1].event_type == "crm.account.erasure_requested"
 
 
 def test_a_source_name_gives_back_its_topic_and_partition() -> None:
     assert parse_kafka_source(kafka_source("t1.crm.orders", 3)) == ("t1.crm.orders", 3)
+
+
+def test_each_refusal_carries_its_error_class_and_the_record_its_timestamp() -> None:
+    teleported = dict(EXAMPLES["crm.order.placed"], type="crm.order.teleported")
+    arrivals = sort_batch([record(1, b"not json", timestamp_ms=1_764_000_000_123),
+                           record(2, json.dumps(teleported).encode()),
+                           record(3, b""),
+                           record(4, b"\x00\x00\x01")],
+                          now=NOW, max_future=timedelta(days=1))
+    assert [a.error_class for a in arrivals] == ["not_json", "unknown_type", "empty", "framing"]
+    assert arrivals[0].message is not None and arrivals[0].message.timestamp_ms == 1_764_000_000_123
+    assert arrivals[1].message is not None and arrivals[1].message.timestamp_ms is None
+
+
+def test_a_validator_failure_is_its_own_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("oops")
+
+    monkeypatch.setattr(intake, "parse_kafka_message", broken)
+    (arrival,) = sort_batch([record(1, b"{}")], now=NOW, max_future=timedelta(days=1))
+    assert arrival.error_class == VALIDATOR_FAILED
+    assert arrival.reason == "could not be validated: KeyError: 'oops'"
+
+
+def test_extensions_and_the_schema_id_reach_the_reported_fact() -> None:
+    event = dict(EXAMPLES["crm.order.placed"], traceparent="00-ab-cd-01", sequence=3)
+    framed = b"\x00\x00\x00\x00\x2a" + json.dumps(event).encode()
+    plain, with_frame = sort_batch([record(1, json.dumps(EXAMPLES["crm.order.placed"]).encode()),
+                                    record(2, framed)], now=NOW, max_future=timedelta(days=1))
+    assert plain.fact is not None and (plain.fact.extensions, plain.fact.schema_id) == (None, None)
+    assert with_frame.fact is not None
+    assert with_frame.fact.extensions == {"traceparent": "00-ab-cd-01", "sequence": 3}
+    assert with_frame.fact.schema_id == 42
+
+
+def test_what_a_structured_message_claims_comes_from_its_value_not_stale_headers() -> None:
+    value = json.dumps({"type": "crm.order.placed", "id": "from-value", "subject": "C-1"}).encode()
+    headers = (("ce_id", b"from-header"), ("content-type", b"application/cloudevents+json"))
+    assert claimed(Message(None, value, headers))["id"] == "from-value"
+    assert claimed(Message(None, b"{}", (("ce_id", b"from-header"),)))["id"] == "from-header"

@@ -225,7 +225,7 @@ DRIFTS: dict[str, Callable[[str, str], tuple[str, str]]] = {
     "pin outside the range": repin("pydantic", "3.0.0"),
     "pin below the floor of a test dependency": repin("pytest", "8.4.0"),
     "new dependency not locked": in_pyproject(
-        '"tqdm>=4.70,<5",', '"tqdm>=4.70,<5",\n    "rich>=13",'
+        '"tqdm>=4.70,<5",', '"tqdm>=4.70,<5",\n    "tabulate>=0.9",'
     ),
     "range moved past the pin": in_pyproject('"uvicorn>=0.54,<1"', '"uvicorn>=0.99,<1"'),
     "pin without a hash": unhash("orjson"),

@@ -1,0 +1,1 @@
+"""Alerts and segment changes to HTTPS endpoints admins register: signed, retried, logged."""
