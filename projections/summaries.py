@@ -9,7 +9,7 @@ the order's when absent) the caller fills in first (``projections/timeline.py``)
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from domain.profile_history import actor_of, actor_phrase
@@ -18,8 +18,13 @@ Data = Mapping[str, Any]
 
 
 def _money(amount: Any, currency: Any = None) -> str:
-    """The amount with its currency; an unknown currency is left out, never "None"."""
-    return f"{Decimal(str(amount)):.2f} {currency or ''}".strip()
+    """The amount with its currency; an unknown currency is left out, never "None", and
+    a missing or unreadable amount says so rather than failing the whole timeline row."""
+    try:
+        figure = f"{Decimal(str(amount)):.2f}"
+    except InvalidOperation:
+        return "amount unknown"
+    return f"{figure} {currency or ''}".strip()
 
 
 def _opened(d: Data) -> str:

@@ -54,7 +54,7 @@ def history_environment(settings: Settings) -> dict[str, str]:
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         return {
             **transcoder,
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": "storage.sqlite_datastore:SQLiteStoreFactory",
             "SQLITE_DBNAME": str(settings.sqlite_path),
             "SQLITE_LOCK_TIMEOUT": str(_SQLITE_LOCK_SECONDS),
             "PROCESS_RECORDER_TOPIC": "storage.sqlite:SQLiteHistoryRecorder",
@@ -99,13 +99,7 @@ def build_history(settings: Settings) -> CustomerHistory:
             with psycopg.connect(settings.postgres_dsn(), autocommit=True) as conn:
                 conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
                     sql.Identifier(settings.postgres_schema)))
-        history = CustomerHistory(env=history_environment(settings), personal_fields=personal_fields)
-    if settings.store == "sqlite":
-        # SQLite has one writer connection per process: a thread waits its turn as long as
-        # SQLite waits for the file's lock, not the pool's 5 s (which, while the projections
-        # catch up, made the relays and the segment keeper fail and log tracebacks).
-        history.recorder.datastore.pool.pool_timeout = _SQLITE_LOCK_SECONDS  # type: ignore[attr-defined]
-    return history
+        return CustomerHistory(env=history_environment(settings), personal_fields=personal_fields)
 
 
 def build_views(settings: Settings, history: CustomerHistory) -> ViewDatabase:

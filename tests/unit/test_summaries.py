@@ -38,3 +38,12 @@ def test_a_refund_without_a_currency_shows_the_orders_or_none_never_none() -> No
     assert summarize("crm.order.refunded", known) == "Order O-1 refunded: 55.40 SEK"
     other = summary_data("crm.order.refunded", refund, {("C-2", "O-1"): "SEK"}, "C-1")
     assert summarize("crm.order.refunded", other) == "Order O-1 refunded: 55.40"
+
+
+@pytest.mark.parametrize("amount", [None, "", "a lot", {"value": 3}])
+def test_an_order_without_a_readable_amount_still_has_a_summary(amount: object) -> None:
+    """One odd fact must not cost the timeline its row (nor set the fact aside)."""
+    assert summarize("crm.order.placed", {"order_id": "O-1", "amount": amount}).startswith(
+        "Order O-1 placed: ")
+    assert summarize("crm.order.refunded", {"order_id": "O-1", "amount": amount}) == (
+        "Order O-1 refunded: amount unknown")
