@@ -13,7 +13,7 @@ the JSON Schema subset AsyncAPI's default schema format (draft-07) reads the sam
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,33 +184,30 @@ def asyncapi_document(topics: KafkaTopics) -> dict[str, Any]:
     operation("sendDeadLetters", "send", "deadletter",
               "The dead-letter relay publishes what the consumer recorded.")
 
-    alert_headers = {"type": "object", "required": ["alert_id", "content-type"], "properties": {
-        "alert_id": _string("The alert id (the CloudEvent `id`): drop repeats by it."),
-        "content-type": _STRUCTURED_CONTENT_TYPE}}
-    for event_type in ALERT_PAYLOADS:
-        messages[event_type] = _message(
-            event_type, f"Alert {event_type} as a CloudEvent.", refs[event_type],
-            alert_headers, _CUSTOMER_KEY, CLOUDEVENTS_JSON,
-            correlationId={"location": "$message.header#/alert_id"})
-    channel("alerts", topics.alerts, "Alerts about customers (SLA, contact fatigue, consent, "
-            "follow-ups, anomalies) through the outbox: at least once, stable ids.",
-            list(ALERT_PAYLOADS))
-    operation("sendAlerts", "send", "alerts", "The alert relay publishes queued alerts.")
+    def outbox_channel(channel_id: str, address: str, description: str, kind: str,
+                       id_header: str, payloads: Iterable[str], operation_id: str,
+                       summary: str) -> None:
+        """A channel the service publishes through an outbox: CloudEvents with a stable
+        id in a header of their own, so consumers drop repeats."""
+        headers = {"type": "object", "required": [id_header, "content-type"], "properties": {
+            id_header: _string(f"The {kind} id (the CloudEvent `id`): drop repeats by it."),
+            "content-type": _STRUCTURED_CONTENT_TYPE}}
+        for event_type in payloads:
+            messages[event_type] = _message(
+                event_type, f"{kind.capitalize()} {event_type} as a CloudEvent.",
+                refs[event_type], headers, _CUSTOMER_KEY, CLOUDEVENTS_JSON,
+                correlationId={"location": f"$message.header#/{id_header}"})
+        channel(channel_id, address, description, list(payloads))
+        operation(operation_id, "send", channel_id, summary)
 
-    change_headers = {"type": "object", "required": ["change_id", "content-type"],
-                      "properties": {
-                          "change_id": _string("The change id (the CloudEvent `id`): drop "
-                                               "repeats by it."),
-                          "content-type": _STRUCTURED_CONTENT_TYPE}}
-    for event_type in SEGMENT_PAYLOADS:
-        messages[event_type] = _message(
-            event_type, f"Segment change {event_type} as a CloudEvent.", refs[event_type],
-            change_headers, _CUSTOMER_KEY, CLOUDEVENTS_JSON,
-            correlationId={"location": "$message.header#/change_id"})
-    channel("segments", topics.segments, "Every entry into and exit from a segment, through "
-            "the outbox: at least once, stable ids.", list(SEGMENT_PAYLOADS))
-    operation("sendSegmentChanges", "send", "segments",
-              "The segment relay publishes entries and exits.")
+    outbox_channel("alerts", topics.alerts, "Alerts about customers (SLA, contact fatigue, "
+                   "consent, follow-ups, anomalies) through the outbox: at least once, stable "
+                   "ids.", "alert", "alert_id", ALERT_PAYLOADS, "sendAlerts",
+                   "The alert relay publishes queued alerts.")
+    outbox_channel("segments", topics.segments, "Every entry into and exit from a segment, "
+                   "through the outbox: at least once, stable ids.", "segment change",
+                   "change_id", SEGMENT_PAYLOADS, "sendSegmentChanges",
+                   "The segment relay publishes entries and exits.")
 
     return {
         "asyncapi": ASYNCAPI_VERSION,

@@ -7,6 +7,10 @@ thread queued for the writer then holds the queue while the writer's owner waits
 it for its read, and both wait until the pool's timeout (a 30 s stall, then a failed
 batch). Reading through the writer's own connection needs no second connection, and
 sees the write's own rows as well.
+
+A write begins with ``BEGIN IMMEDIATE``, taking the file's write lock at once (waiting
+for it as long as the lock timeout says): a deferred transaction that reads first and
+then writes fails at once with "database is locked" when another process wrote between.
 """
 
 from __future__ import annotations
@@ -16,7 +20,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from eventsourcing.persistence import Environment
-from eventsourcing.sqlite import SQLiteConnection, SQLiteCursor, SQLiteDatastore, SQLiteFactory
+from eventsourcing.sqlite import (
+    SQLiteConnection,
+    SQLiteCursor,
+    SQLiteDatastore,
+    SQLiteFactory,
+    SQLiteTransaction,
+)
 
 
 class SQLiteStore(SQLiteDatastore):
@@ -39,16 +49,28 @@ class SQLiteStore(SQLiteDatastore):
             with writer.cursor() as cursor:  # inside this thread's write: read through it
                 yield cursor
             return
-        with self.get_connection(commit=commit) as connection, \
-                connection.transaction(commit=commit) as cursor:
-            if not commit:
+        if not commit:
+            with self.get_connection(commit=False) as connection, \
+                    connection.transaction(commit=False) as cursor:
                 yield cursor
-                return
+            return
+        with self.get_connection(commit=True) as connection, \
+                _WriteTransaction(connection, commit=True) as cursor, cursor:
             self._writing.connection = connection
             try:
                 yield cursor
             finally:
                 self._writing.connection = None
+
+
+class _WriteTransaction(SQLiteTransaction):
+    """The library's transaction (its commit, rollback and error translation), begun
+    with the write lock taken."""
+
+    def __enter__(self) -> SQLiteCursor:
+        cursor = self.connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        return cursor
 
 
 class SQLiteStoreFactory(SQLiteFactory):

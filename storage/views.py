@@ -178,12 +178,7 @@ class ViewDatabase:
     @contextmanager
     def write(self, *trackings: Tracking) -> Iterator[SqlCursor]:
         """A write transaction; the positions of ``trackings`` are recorded in it too."""
-        with self._raw_transaction(commit=True) as cursor:
-            if self.dialect == "sqlite":
-                # Take SQLite's write lock first (waiting for it if need be): a deferred
-                # transaction that reads first fails at once with "database is locked"
-                # when it then writes while another connection holds the lock.
-                cursor.execute("UPDATE tracking SET notification_id = notification_id WHERE 0")
+        with self._raw_transaction(commit=True) as cursor:  # SQLite: begun with its lock
             yield cursor
             for tracking in trackings:
                 self.tracker._insert_tracking(cursor.raw, tracking)  # noqa: SLF001

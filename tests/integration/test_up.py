@@ -51,8 +51,11 @@ def test_up_serves_the_sample_with_the_timeline_in_a_projector_of_its_own(
         up = subprocess.Popen([sys.executable, "-m", "service.cli", "up", "--customers", "20"],
                               env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT)
     try:
-        said = wait_until(lambda: re.search(r"API key \(admin\):\s+(\S+)", log.read_text()),
-                          timeout=120, what="the banner of up")
+        try:
+            said = wait_until(lambda: re.search(r"API key \(admin\):\s+(\S+)", log.read_text()),
+                              timeout=120, what="the banner of up")
+        except AssertionError as missing:  # say why: up's own last words
+            raise AssertionError(f"{missing}; up said:\n{log.read_text()[-4000:]}") from None
         parts = children(up.pid)
         assert sorted(parts.values()) == ["consume", "project", "project"]
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}",
